@@ -1,0 +1,53 @@
+"""What every aligner shares: the two-modality transform API and its score."""
+
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+
+from .metrics import _mean_r1, _row_groups, retrieval_report
+
+__all__ = ["AlignerMixin"]
+
+
+class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """Mixin for estimators that map two paired modalities into one space.
+
+    An aligner is fitted with ``fit(X, y)`` where ``X`` holds modality x and
+    ``y`` the paired modality (row ``i`` of one pairs with row ``i`` of the
+    other).  It embeds x with ``transform`` and y with ``transform_y``; both
+    return L2-normalised rows of width ``n_components``.  This mixin provides
+    :meth:`score` (mean recall@1 of both retrieval directions) so that
+    :class:`~sklearn.model_selection.GridSearchCV` can compare any aligners,
+    and the scikit-learn tags that say ``y`` is a required 2-D target.
+
+    Subclasses set ``_n_features_out`` (the shared-space width) when fitted.
+    """
+
+    def score(self, X, y):
+        """Mean of recall@1 x->y and recall@1 y->x on the pairs ``(X, y)``.
+
+        Identical rows of ``X`` (the same image once per caption) count as one
+        item, and a query is a hit when any correct partner is ranked first,
+        as in :func:`skfusemix.metrics.retrieval_report`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Modality x.
+        y : array-like of shape (n_samples, n_features_y)
+            The paired modality y.
+
+        Returns
+        -------
+        score : float
+            ``(x2y_R@1 + y2x_R@1) / 2``, in [0, 1]; higher is better.
+        """
+        report = retrieval_report(
+            self.transform(X), self.transform_y(y), groups=_row_groups(X), ks=(1,)
+        )
+        return _mean_r1(report)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags

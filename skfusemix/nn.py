@@ -1,0 +1,95 @@
+"""Torch modules of the fusion adapters (DESIGN.md §2)."""
+
+from torch import nn
+
+__all__ = ["Adapter", "ResidualBlock", "count_flops_per_row", "no_weight_decay"]
+
+
+class ResidualBlock(nn.Module):
+    """Pre-norm inverted-bottleneck MLP with a skip connection.
+
+    ``z + Linear(h -> d)(Dropout(GELU(Linear(d -> h)(LayerNorm(z)))))`` with
+    ``h = expansion * d``.
+
+    Parameters
+    ----------
+    dim : int
+        Width ``d`` of the input and output.
+    expansion : int, default=4
+        Hidden width is ``expansion * dim``.
+    dropout : float, default=0.0
+        Dropout probability after the activation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfusemix.nn import ResidualBlock
+    >>> ResidualBlock(8)(torch.zeros(2, 8)).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(self, dim, expansion=4, dropout=0.0):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, expansion * dim)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(expansion * dim, dim)
+
+    def forward(self, z):
+        return z + self.fc2(self.drop(self.act(self.fc1(self.norm(z)))))
+
+
+class Adapter(nn.Module):
+    """Fusion adapter: ``[ResidualBlock] * n_layers -> LayerNorm -> Linear``.
+
+    Maps latents of one frozen encoder (width ``in_dim``) into the shared
+    space (width ``out_dim``).  The output is *not* normalised; the loss and
+    :meth:`FuseMixAligner.transform` L2-normalise it.
+
+    Parameters
+    ----------
+    in_dim : int
+        Width of the encoder latents.
+    out_dim : int
+        Width of the shared space.
+    n_layers : int, default=4
+        Number of residual blocks.
+    expansion : int, default=4
+        Hidden width of a block is ``expansion * in_dim``.
+    dropout : float, default=0.0
+        Dropout inside the blocks.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfusemix.nn import Adapter
+    >>> Adapter(16, 4, n_layers=2)(torch.zeros(3, 16)).shape
+    torch.Size([3, 4])
+    """
+
+    def __init__(self, in_dim, out_dim, n_layers=4, expansion=4, dropout=0.0):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            *(ResidualBlock(in_dim, expansion, dropout) for _ in range(n_layers))
+        )
+        self.norm = nn.LayerNorm(in_dim)
+        self.proj = nn.Linear(in_dim, out_dim)
+
+    def forward(self, z):
+        return self.proj(self.norm(self.blocks(z)))
+
+
+def no_weight_decay(name, param):
+    """True for parameters AdamW must not decay: biases, norms, scalars."""
+    return param.ndim < 2 or name.endswith(".bias")
+
+
+def count_flops_per_row(module):
+    """FLOPs (2 x multiply-adds) of the linear layers in one forward pass of
+    ``module`` for one input row; a training step costs about 3x this."""
+    return 2 * sum(
+        m.in_features * m.out_features
+        for m in module.modules()
+        if isinstance(m, nn.Linear)
+    )
