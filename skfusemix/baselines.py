@@ -1,0 +1,643 @@
+"""Classical, training-free aligners with the same API as FuseMixAligner.
+
+They are the bar a learned aligner must clear: each fits in closed form (an
+eigendecomposition, an SVD, or no fitting at all) and exposes
+``fit(X, y)`` / ``transform(X)`` / ``transform_y(y)`` / ``score(X, y)``, so
+they drop into the same pipelines, grid searches and retrieval reports as
+:class:`skfusemix.FuseMixAligner`.
+
+* :class:`CCAAligner` -- regularised canonical correlation analysis.
+* :class:`ProcrustesAligner` -- PCA of each modality and an orthogonal
+  Procrustes rotation of one onto the other.
+* :class:`ASIFAligner` -- relative representations against a set of anchor
+  pairs (Norelli et al., NeurIPS 2023).
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .base import AlignerMixin
+
+__all__ = ["ASIFAligner", "CCAAligner", "ProcrustesAligner"]
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------
+
+
+def _validate_pair(estimator, X, y):
+    """Validate paired training data: 2-D finite ``X`` and ``y``, same rows."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        multi_output=True,
+        y_numeric=True,
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=2,
+    )
+    if y.ndim != 2:
+        raise ValueError(
+            f"y must be 2-D: the paired modality, one row per sample, e.g. "
+            f"of shape (n_samples, n_features_y); got shape {y.shape}. "
+            f"Reshape a single feature with y.reshape(-1, 1)."
+        )
+    if y.dtype not in (np.float32, np.float64):
+        y = y.astype(np.float64)
+    estimator.n_features_y_in_ = y.shape[1]
+    return X.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
+
+
+def _validate_y(estimator, y):
+    """Validate modality y at transform time against the fitted width."""
+    check_is_fitted(estimator)
+    y = check_array(y, dtype=[np.float64, np.float32], input_name="y")
+    if y.shape[1] != estimator.n_features_y_in_:
+        raise ValueError(
+            f"y has {y.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_y_in_} features as input for y."
+        )
+    return y.astype(np.float64, copy=False)
+
+
+def _validate_X(estimator, X):
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+    return X.astype(np.float64, copy=False)
+
+
+def _l2_normalize(S):
+    """Divide each row by its norm; all-zero rows stay zero."""
+    norms = np.linalg.norm(S, axis=1, keepdims=True)
+    np.maximum(norms, np.finfo(S.dtype).tiny, out=norms)
+    return S / norms
+
+
+def _standardize_params(Z, scale):
+    """Column means and (optionally) standard deviations of ``Z``."""
+    mean = Z.mean(axis=0)
+    if not scale:
+        return mean, np.ones(Z.shape[1])
+    std = Z.std(axis=0, ddof=1) if Z.shape[0] > 1 else np.ones(Z.shape[1])
+    std[~(std > np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0))] = 1.0
+    return mean, std
+
+
+def _inv_sqrt(C, reg):
+    """``(C + reg * mean(diag(C)) * I) ** -1/2`` of a PSD matrix via eigh."""
+    d = C.shape[0]
+    ridge = reg * max(np.trace(C) / d, np.finfo(np.float64).tiny)
+    evals, evecs = linalg.eigh(C + ridge * np.eye(d))
+    # Without a ridge, directions of (numerically) zero variance are dropped
+    # instead of being blown up to infinity.
+    floor = max(evals.max(), 0.0) * d * np.finfo(np.float64).eps
+    keep = evals > floor
+    inv = np.zeros_like(evals)
+    inv[keep] = 1.0 / np.sqrt(evals[keep])
+    return (evecs * inv) @ evecs.T
+
+
+class _TwoSidedMixin:
+    """``transform``/``transform_y`` through the per-modality ``_embed``."""
+
+    def transform(self, X):
+        """Embed modality x into the shared space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Latents of modality x.
+
+        Returns
+        -------
+        Sx : ndarray of shape (n_samples, n_components)
+            L2-normalised embeddings.
+        """
+        return self._embed_x(_validate_X(self, X))
+
+    def transform_y(self, y):
+        """Embed modality y into the shared space.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples, n_features_y_in_)
+            Latents of modality y.
+
+        Returns
+        -------
+        Sy : ndarray of shape (n_samples, n_components)
+            L2-normalised embeddings, comparable with those of
+            :meth:`transform` by dot product.
+        """
+        return self._embed_y(_validate_y(self, y))
+
+
+# --------------------------------------------------------------------------
+# CCA
+# --------------------------------------------------------------------------
+
+
+class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
+    """Regularised canonical correlation analysis as a cross-modal aligner.
+
+    Finds projections ``Ax`` and ``Ay`` that maximise the correlation between
+    ``X @ Ax`` and ``y @ Ay``, component by component, and embeds each
+    modality by its projection, L2-normalised.  Unlike
+    :class:`sklearn.cross_decomposition.CCA` (NIPALS, one component at a
+    time) it is solved in closed form: each covariance is whitened with a
+    ridge, then one SVD of the whitened cross-covariance gives all
+    components at once::
+
+        Wx = (Cxx + reg * mean(diag(Cxx)) * I) ** -1/2      (likewise Wy)
+        U, rho, Vt = svd(Wx @ Cxy @ Wy)
+        Ax = Wx @ U[:, :k],   Ay = Wy @ Vt.T[:, :k]
+
+    The ridge keeps the problem well posed when a modality has more
+    features than samples and, like a shrinkage estimator, usually improves
+    held-out retrieval.  Scaling component ``j`` by ``rho_j ** corr_power``
+    before normalising (``corr_power > 0``) lets well-correlated directions
+    dominate the cosine similarity, a known trick for retrieval with CCA
+    embeddings (Gong et al., IJCV 2014).
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the shared space.  ``None`` uses
+        ``min(n_features_x, n_features_y)``; it cannot exceed that.
+    reg : float, default=1e-3
+        Ridge added to each covariance, relative to its mean variance (so it
+        does not depend on the scale of the data).  ``0`` is plain CCA.
+    scale : bool, default=True
+        Whether to divide each feature by its standard deviation before the
+        covariances are computed (features are always centred).
+    corr_power : float, default=1.0
+        Exponent of the canonical correlations that weight the components of
+        both embeddings.  ``0`` weights all components equally.
+
+    Attributes
+    ----------
+    x_weights_ : ndarray of shape (n_features_in_, n_components)
+        Projection of the standardised modality x.
+    y_weights_ : ndarray of shape (n_features_y_in_, n_components)
+        Projection of the standardised modality y.
+    canonical_correlations_ : ndarray of shape (n_components,)
+        The (regularised) canonical correlations, in decreasing order.  With
+        ``reg=0`` they are the correlations between the projections of the
+        training data.
+    x_mean_, x_std_ : ndarray of shape (n_features_in_,)
+        Centring and scaling of modality x.
+    y_mean_, y_std_ : ndarray of shape (n_features_y_in_,)
+        Centring and scaling of modality y.
+    n_features_in_ : int
+        Number of features of modality x seen during :meth:`fit`.
+    n_features_y_in_ : int
+        Number of features of modality y seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features of ``X`` seen during :meth:`fit`, when they
+        are all strings.
+
+    See Also
+    --------
+    sklearn.cross_decomposition.CCA : Iterative CCA with the same components
+        when ``reg=0``.
+    ProcrustesAligner : A rotation between the principal subspaces.
+    ASIFAligner : Relative representations, no fitting at all.
+
+    References
+    ----------
+    H. Hotelling, "Relations between two sets of variates", Biometrika, 1936.
+
+    Y. Gong, Q. Ke, M. Isard and S. Lazebnik, "A multi-view embedding space
+    for modeling internet images, tags, and their semantics", IJCV, 2014.
+
+    Examples
+    --------
+    >>> from skfusemix.baselines import CCAAligner
+    >>> from skfusemix.datasets import make_paired_latents
+    >>> Zx, Zy = make_paired_latents(n_samples=500, random_state=0)
+    >>> cca = CCAAligner(n_components=8).fit(Zx[:400], Zy[:400])
+    >>> cca.transform(Zx[400:]).shape
+    (100, 8)
+    >>> cca.score(Zx[400:], Zy[400:]) > 0.5
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "scale": ["boolean"],
+        "corr_power": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, n_components=None, *, reg=1e-3, scale=True, corr_power=1.0):
+        self.n_components = n_components
+        self.reg = reg
+        self.scale = scale
+        self.corr_power = corr_power
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the canonical projections on the pairs ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Latents of modality x.
+        y : array-like of shape (n_samples, n_features_y)
+            The paired latents of modality y; row ``i`` pairs with row ``i``
+            of ``X``.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        X, y = _validate_pair(self, X, y)
+        max_components = min(X.shape[1], y.shape[1])
+        n_components = (
+            max_components if self.n_components is None else self.n_components
+        )
+        if n_components > max_components:
+            raise ValueError(
+                f"n_components={n_components} must be <= min(n_features_x, "
+                f"n_features_y) = {max_components}."
+            )
+        self.x_mean_, self.x_std_ = _standardize_params(X, self.scale)
+        self.y_mean_, self.y_std_ = _standardize_params(y, self.scale)
+        Xs = (X - self.x_mean_) / self.x_std_
+        ys = (y - self.y_mean_) / self.y_std_
+        n = X.shape[0]
+        Cxx = Xs.T @ Xs / (n - 1)
+        Cyy = ys.T @ ys / (n - 1)
+        Cxy = Xs.T @ ys / (n - 1)
+        Wx = _inv_sqrt(Cxx, self.reg)
+        Wy = _inv_sqrt(Cyy, self.reg)
+        U, rho, Vt = linalg.svd(Wx @ Cxy @ Wy, full_matrices=False)
+        U, rho, V = U[:, :n_components], rho[:n_components], Vt[:n_components].T
+        # Deterministic signs: the largest x loading of each component > 0.
+        signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(n_components)])
+        signs[signs == 0] = 1.0
+        self.x_weights_ = Wx @ (U * signs)
+        self.y_weights_ = Wy @ (V * signs)
+        self.canonical_correlations_ = np.clip(rho, 0.0, 1.0)
+        self._n_features_out = n_components
+        return self
+
+    def _weights(self):
+        return self.canonical_correlations_**self.corr_power
+
+    def _embed_x(self, X):
+        S = ((X - self.x_mean_) / self.x_std_) @ self.x_weights_
+        return _l2_normalize(S * self._weights())
+
+    def _embed_y(self, y):
+        S = ((y - self.y_mean_) / self.y_std_) @ self.y_weights_
+        return _l2_normalize(S * self._weights())
+
+
+# --------------------------------------------------------------------------
+# Procrustes
+# --------------------------------------------------------------------------
+
+
+def _pca_basis(Zc, n_components):
+    """Top principal axes (columns) of centred ``Zc`` and their singular values.
+
+    Through the eigendecomposition of the smaller Gram matrix, which is much
+    faster than an SVD of ``Zc`` when ``n_samples >> n_features``.
+    """
+    n, d = Zc.shape
+    if n >= d:
+        evals, evecs = linalg.eigh(Zc.T @ Zc)
+        order = np.argsort(evals)[::-1][:n_components]
+        V, s = evecs[:, order], np.sqrt(np.maximum(evals[order], 0.0))
+    else:
+        _, s, Vt = linalg.svd(Zc, full_matrices=False)
+        V, s = Vt[:n_components].T, s[:n_components]
+    # Deterministic signs: the largest loading of each axis is positive.
+    signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(V.shape[1])])
+    signs[signs == 0] = 1.0
+    return V * signs, s
+
+
+class ProcrustesAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
+    """PCA of each modality, then an orthogonal rotation of x onto y.
+
+    Each modality is centred and divided by its root-mean-square row norm
+    (one number per modality, so the geometry inside a modality is kept),
+    then projected on its own top ``n_components`` principal axes.  Both now
+    live in ``R^n_components``, whatever ``n_features_x`` and
+    ``n_features_y`` were; the two PCA bases are unrelated, and the
+    orthogonal matrix ``R`` minimising ``||Px @ R - Py||_F`` (orthogonal
+    Procrustes, :func:`scipy.linalg.orthogonal_procrustes`) rotates x's
+    coordinates onto y's.  Embeddings are ``Px @ R`` and ``Py``,
+    L2-normalised.
+
+    A rotation keeps distances, so this aligner cannot reweight directions
+    the way CCA does; it fits well when the two modalities have similar
+    geometry (e.g. two encoders of the same input, or embeddings related by
+    an unknown rotation), and needs few pairs to do so.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the shared space, the number of principal axes kept in
+        each modality.  ``None`` uses ``min(n_features_x, n_features_y,
+        n_samples)``; it cannot exceed that.
+    scale : bool, default=True
+        Whether to divide each modality by its root-mean-square row norm
+        after centring, so that neither dominates the rotation fit.
+    whiten : bool, default=False
+        Whether to divide each principal coordinate by its standard
+        deviation before the rotation.  Whitening both sides turns the
+        problem into one close to CCA.
+
+    Attributes
+    ----------
+    x_components_ : ndarray of shape (n_features_in_, n_components)
+        Principal axes of modality x (columns).
+    y_components_ : ndarray of shape (n_features_y_in_, n_components)
+        Principal axes of modality y.
+    rotation_ : ndarray of shape (n_components, n_components)
+        Orthogonal matrix mapping x's principal coordinates onto y's.
+    x_mean_ : ndarray of shape (n_features_in_,)
+        Mean of modality x.
+    y_mean_ : ndarray of shape (n_features_y_in_,)
+        Mean of modality y.
+    x_scale_, y_scale_ : ndarray of shape (n_components,)
+        Divisors of the principal coordinates of each modality: the RMS row
+        norm (``scale=True``), or each coordinate's standard deviation
+        (``whiten=True``), or ones.
+    n_features_in_ : int
+        Number of features of modality x seen during :meth:`fit`.
+    n_features_y_in_ : int
+        Number of features of modality y seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features of ``X`` seen during :meth:`fit`, when they
+        are all strings.
+
+    See Also
+    --------
+    CCAAligner : Maximises correlation instead of fitting a rotation.
+    scipy.linalg.orthogonal_procrustes : The rotation fit.
+
+    References
+    ----------
+    P. H. Schoenemann, "A generalized solution of the orthogonal Procrustes
+    problem", Psychometrika, 1966.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import ortho_group
+    >>> from skfusemix.baselines import ProcrustesAligner
+    >>> rng = np.random.default_rng(0)
+    >>> Zx = rng.standard_normal((200, 16))
+    >>> Zy = Zx @ ortho_group.rvs(16, random_state=0)  # a hidden rotation
+    >>> ProcrustesAligner().fit(Zx, Zy).score(Zx, Zy)
+    1.0
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "scale": ["boolean"],
+        "whiten": ["boolean"],
+    }
+
+    def __init__(self, n_components=None, *, scale=True, whiten=False):
+        self.n_components = n_components
+        self.scale = scale
+        self.whiten = whiten
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit both principal subspaces and the rotation between them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Latents of modality x.
+        y : array-like of shape (n_samples, n_features_y)
+            The paired latents of modality y; row ``i`` pairs with row ``i``
+            of ``X``.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        X, y = _validate_pair(self, X, y)
+        n = X.shape[0]
+        max_components = min(X.shape[1], y.shape[1], n)
+        n_components = (
+            max_components if self.n_components is None else self.n_components
+        )
+        if n_components > max_components:
+            raise ValueError(
+                f"n_components={n_components} must be <= min(n_features_x, "
+                f"n_features_y, n_samples) = {max_components}."
+            )
+        self.x_mean_ = X.mean(axis=0)
+        self.y_mean_ = y.mean(axis=0)
+        Xc = X - self.x_mean_
+        yc = y - self.y_mean_
+        self.x_components_, sx = _pca_basis(Xc, n_components)
+        self.y_components_, sy = _pca_basis(yc, n_components)
+        self.x_scale_ = self._coordinate_scale(Xc, sx, n)
+        self.y_scale_ = self._coordinate_scale(yc, sy, n)
+        Px = Xc @ self.x_components_ / self.x_scale_
+        Py = yc @ self.y_components_ / self.y_scale_
+        self.rotation_, _ = linalg.orthogonal_procrustes(Px, Py)
+        self._n_features_out = n_components
+        return self
+
+    def _coordinate_scale(self, Zc, singular_values, n):
+        tiny = np.finfo(np.float64).tiny
+        scale = np.ones_like(singular_values)
+        if self.scale:
+            scale *= max(np.sqrt((Zc**2).sum() / n), tiny)
+        if self.whiten:
+            std = singular_values / np.sqrt(max(n - 1, 1))
+            scale = np.maximum(std, std.max(initial=0.0) * 1e-12 + tiny)
+        return scale
+
+    def _embed_x(self, X):
+        Px = (X - self.x_mean_) @ self.x_components_ / self.x_scale_
+        return _l2_normalize(Px @ self.rotation_)
+
+    def _embed_y(self, y):
+        return _l2_normalize((y - self.y_mean_) @ self.y_components_ / self.y_scale_)
+
+
+# --------------------------------------------------------------------------
+# ASIF
+# --------------------------------------------------------------------------
+
+
+def _relative(Z, anchors, k, p):
+    """Sparse relative representation of unit rows ``Z`` against unit anchors.
+
+    Cosine similarities to every anchor, only the ``k`` largest kept per row
+    (negative ones clipped to zero), raised to the power ``p`` and
+    L2-normalised.  Fully vectorised; memory is ``n * n_anchors`` floats.
+    """
+    sims = Z @ anchors.T
+    n_anchors = anchors.shape[0]
+    if k < n_anchors:
+        # Zero everything below each row's k-th largest similarity; ties at
+        # the threshold are broken by argpartition's order, so exactly k stay.
+        drop = np.argpartition(sims, n_anchors - k - 1, axis=1)[:, : n_anchors - k]
+        np.put_along_axis(sims, drop, 0.0, axis=1)
+    np.maximum(sims, 0.0, out=sims)
+    if p != 1:
+        np.power(sims, p, out=sims)
+    return _l2_normalize(sims)
+
+
+class ASIFAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
+    """Relative representations against anchor pairs: ASIF, with no training.
+
+    ASIF (Norelli et al., 2023) turns two unimodal encoders into a multimodal
+    model with no learning at all.  A set of ``n_anchors`` training pairs
+    ``(ax_i, ay_i)`` is kept.  An x embedding is described by its cosine
+    similarities to the x anchors, a y embedding by its similarities to the
+    y anchors; since anchor ``i`` of x is paired with anchor ``i`` of y, the
+    two descriptions live in the same ``n_anchors``-dimensional space.  Each
+    description is made sparse (its ``k`` largest similarities are kept,
+    negative ones clipped to zero), sharpened (raised to the power ``p``)
+    and L2-normalised.
+
+    Latents are centred on the anchors' mean (``center=True``) and
+    L2-normalised before the similarities are computed: the latents of many
+    encoders share a large common offset that would otherwise make every
+    cosine similarity close to 1.
+
+    Parameters
+    ----------
+    n_anchors : int, default=None
+        Number of training pairs kept as anchors, drawn at random without
+        replacement.  ``None`` keeps them all.  The shared space has
+        ``n_anchors`` dimensions and transforms cost ``O(n * n_anchors *
+        n_features)``.
+    k : int, default=64
+        Number of non-zero similarities kept per row; capped at the number
+        of anchors.
+    p : float, default=4.0
+        Exponent applied to the kept similarities; larger values trust the
+        nearest anchors more.
+    center : bool, default=True
+        Whether to subtract the anchors' mean from each modality before
+        L2-normalising.
+    random_state : int, RandomState instance or None, default=None
+        Draws the anchors when ``n_anchors`` is smaller than the number of
+        pairs.
+
+    Attributes
+    ----------
+    anchors_x_ : ndarray of shape (n_anchors_, n_features_in_)
+        The centred, L2-normalised x anchors.
+    anchors_y_ : ndarray of shape (n_anchors_, n_features_y_in_)
+        The centred, L2-normalised y anchors, row ``i`` paired with row ``i``
+        of ``anchors_x_``.
+    anchor_indices_ : ndarray of shape (n_anchors_,)
+        Rows of the training data used as anchors.
+    n_anchors_ : int
+        Number of anchors, the width of the shared space.
+    x_mean_ : ndarray of shape (n_features_in_,)
+        Mean of the x anchors (zeros if ``center=False``).
+    y_mean_ : ndarray of shape (n_features_y_in_,)
+        Mean of the y anchors (zeros if ``center=False``).
+    n_features_in_ : int
+        Number of features of modality x seen during :meth:`fit`.
+    n_features_y_in_ : int
+        Number of features of modality y seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features of ``X`` seen during :meth:`fit`, when they
+        are all strings.
+
+    See Also
+    --------
+    CCAAligner : A linear map fitted on the pairs.
+
+    References
+    ----------
+    A. Norelli, M. Fumero, V. Maiorca, L. Moschella, E. Rodola and
+    F. Locatello, "ASIF: Coupled data turns unimodal models to multimodal
+    without training", NeurIPS 2023.
+
+    Examples
+    --------
+    >>> from skfusemix.baselines import ASIFAligner
+    >>> from skfusemix.datasets import make_paired_latents
+    >>> Zx, Zy = make_paired_latents(n_samples=600, random_state=0)
+    >>> asif = ASIFAligner(k=32, p=4).fit(Zx[:500], Zy[:500])
+    >>> Sx = asif.transform(Zx[500:])
+    >>> Sx.shape, int((Sx[0] > 0).sum())
+    ((100, 500), 32)
+    >>> asif.score(Zx[500:], Zy[500:]) > 0.3
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_anchors": [Interval(Integral, 1, None, closed="left"), None],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "p": [Interval(Real, 0, None, closed="neither")],
+        "center": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_anchors=None, *, k=64, p=4.0, center=True, random_state=None):
+        self.n_anchors = n_anchors
+        self.k = k
+        self.p = p
+        self.center = center
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Store the (normalised) anchor pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Latents of modality x.
+        y : array-like of shape (n_samples, n_features_y)
+            The paired latents of modality y; row ``i`` pairs with row ``i``
+            of ``X``.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        X, y = _validate_pair(self, X, y)
+        n = X.shape[0]
+        if self.n_anchors is None or self.n_anchors >= n:
+            indices = np.arange(n)
+        else:
+            rng = check_random_state(self.random_state)
+            indices = np.sort(rng.choice(n, size=self.n_anchors, replace=False))
+        ax, ay = X[indices], y[indices]
+        self.x_mean_ = ax.mean(axis=0) if self.center else np.zeros(X.shape[1])
+        self.y_mean_ = ay.mean(axis=0) if self.center else np.zeros(y.shape[1])
+        self.anchors_x_ = _l2_normalize(ax - self.x_mean_)
+        self.anchors_y_ = _l2_normalize(ay - self.y_mean_)
+        self.anchor_indices_ = indices
+        self.n_anchors_ = indices.size
+        self._n_features_out = self.n_anchors_
+        return self
+
+    def _embed_x(self, X):
+        Z = _l2_normalize(X - self.x_mean_)
+        return _relative(Z, self.anchors_x_, min(self.k, self.n_anchors_), self.p)
+
+    def _embed_y(self, y):
+        Z = _l2_normalize(y - self.y_mean_)
+        return _relative(Z, self.anchors_y_, min(self.k, self.n_anchors_), self.p)
