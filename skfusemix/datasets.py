@@ -17,6 +17,8 @@ import importlib.util
 import os
 import re
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +190,8 @@ of one emoji never straddle a train/test split.
   share adaptations (such as the rendered arrays) under the same licence.
 - Names: the ``emoji`` Python package (https://github.com/carpedm20/emoji) is
   BSD-3-Clause; the names it carries are extracted from the Unicode emoji data
-  files (emoji-test.txt, CLDR short names), which are under the Unicode
-  License v3 (https://www.unicode.org/license.txt).
+  files (emoji-test.txt, CLDR short names), which are under the
+  Unicode License v3 (https://www.unicode.org/license.txt).
 """
 
 
@@ -352,7 +354,7 @@ def _load_openmoji_cache(cache, stems, verbose):
             if archive["codepoints"].tolist() != stems:
                 return None  # another emoji/openmoji version: re-render
             images = archive["images"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # corrupt or partial file: re-render
     if verbose:
         took = time.perf_counter() - start
