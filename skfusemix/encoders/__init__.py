@@ -1,0 +1,36 @@
+"""Frozen pretrained encoders as scikit-learn transformers over raw inputs.
+
+FuseMix encodes each modality once with a frozen unimodal encoder and aligns
+the latents with small adapters.  The encoders here turn raw inputs into
+those latents:
+
+- :class:`TextEncoder`: lists of strings, Hugging Face text models;
+- :class:`ImageEncoder`: PIL images or ``(H, W, C)`` arrays, Hugging Face
+  vision models;
+- :class:`AudioEncoder`: 1-D waveforms, Hugging Face speech models (Whisper
+  encoder, wav2vec 2.0, HuBERT, ...);
+- :class:`TorchEncoder`: any ``torch.nn.Module`` plus a preprocessing
+  callable.
+
+All are stateless (``fit`` only validates), load their model lazily, cache
+latents per input with ``memory=`` and return float32 arrays.
+:func:`encode_to_npy` encodes a dataset larger than memory into a resumable
+``.npy`` file with a JSON metadata sidecar, read back by
+:func:`read_latent_metadata`.
+"""
+
+from ._audio import AudioEncoder
+from ._image import ImageEncoder
+from ._memmap import encode_to_npy, latent_metadata, read_latent_metadata
+from ._text import TextEncoder
+from ._torch_encoder import TorchEncoder
+
+__all__ = [
+    "AudioEncoder",
+    "ImageEncoder",
+    "TextEncoder",
+    "TorchEncoder",
+    "encode_to_npy",
+    "latent_metadata",
+    "read_latent_metadata",
+]

@@ -1,0 +1,352 @@
+"""What every encoder shares: parameters, batching, devices, caching, pickling."""
+
+import contextlib
+import json
+import logging
+import numbers
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_memory
+from tqdm.auto import tqdm
+
+from ._cache import LatentStore
+from ._fingerprint import fingerprint_object, hash_item
+from ._loading import model_fingerprint
+
+__all__ = ["BaseEncoder", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda:1"`` or a torch.device into a torch.device."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(
+            f"device must be 'auto', a device string such as 'cpu' or 'cuda:0', or a "
+            f"torch.device; got {type(device).__name__}."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"Invalid device {device!r}: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here.")
+    return resolved
+
+
+class BaseEncoder(TransformerMixin, BaseEstimator):
+    """Base class of the encoders: a stateless transformer over raw inputs.
+
+    Subclasses define ``_check_inputs`` (validate raw inputs into a list),
+    ``_load`` (return a namespace with at least ``model``), ``_forward``
+    (encode one batch into a ``(batch, dim)`` tensor) and optionally
+    ``_prepare`` (work done once on all inputs, e.g. tokenisation) and
+    ``_lengths`` (input lengths, for length-sorted batches).
+    """
+
+    #: allowed values of ``pooling``
+    _poolings = ("cls", "mean", "last", "pooler")
+    #: parameters holding loaded objects (fingerprinted, shared by ``clone``)
+    _object_params = ("model",)
+    #: parameters that never change the latents (left out of the cache key)
+    _cache_exclude = ("memory", "verbose", "batch_size", "device")
+
+    # ------------------------------------------------------------------ sklearn
+    def fit(self, X, y=None):
+        """Check the parameters and the inputs; there is nothing to learn.
+
+        Parameters
+        ----------
+        X : sequence of raw inputs
+            The inputs :meth:`transform` will encode.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The encoder itself.
+        """
+        self._check_params()
+        self._check_inputs(X)
+        return self
+
+    def transform(self, X):
+        """Encode raw inputs into latents.
+
+        Parameters
+        ----------
+        X : sequence of raw inputs
+            See the class documentation for the accepted inputs.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_out), dtype float32
+            One latent row per input, in input order.
+        """
+        self._check_params()
+        items = self._check_inputs(X)
+        return self._encode(items)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``<classname><i>``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; raw inputs have no feature names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``["textencoder0", "textencoder1", ...]`` for a TextEncoder.
+        """
+        prefix = type(self).__name__.lower()
+        n = self._n_features_out()
+        return np.asarray([f"{prefix}{i}" for i in range(n)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_loaded", None)  # reloaded lazily after unpickling
+        return state
+
+    def __sklearn_clone__(self):
+        # A loaded model passed as a parameter is shared by the clone, not
+        # deep-copied: it is frozen, and GridSearchCV clones once per fit.
+        params = self.get_params(deep=False)
+        new = {}
+        for name, value in params.items():
+            if name in self._object_params and not isinstance(value, str | type(None)):
+                new[name] = value
+            else:
+                new[name] = clone(value, safe=False)
+        return type(self)(**new)
+
+    # --------------------------------------------------------------- validation
+    def _check_params(self):
+        bs = self.batch_size
+        if not isinstance(bs, numbers.Integral) or isinstance(bs, bool) or bs < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {bs!r}.")
+        if self.pooling not in self._poolings:
+            raise ValueError(
+                f"pooling must be one of {self._poolings}; got {self.pooling!r}."
+            )
+        if not isinstance(self.normalize, bool | np.bool_):
+            raise TypeError(f"normalize must be a bool; got {self.normalize!r}.")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {_PRECISIONS}; got {self.precision!r}."
+            )
+        device = resolve_device(self.device)
+        if device.type != "cuda" and self.precision in ("fp16", "bf16"):
+            raise ValueError(
+                f"precision={self.precision!r} (autocast) is only used on CUDA; on "
+                f"{device.type} use precision='auto' or 'fp32'."
+            )
+        check_memory(self.memory)
+        return device
+
+    def _check_inputs(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ loading
+    def _load(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _load_key(self):
+        return tuple(
+            (name, v if isinstance(v, str | type(None)) else id(v))
+            for name, v in sorted(self.get_params(deep=False).items())
+            if name in self._object_params or name == "revision"
+        )
+
+    def _get_loaded(self, device=None):
+        """The loaded model (and processor), loading them at first use."""
+        key = self._load_key()
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None or loaded[0] != key:
+            bundle = self._load()
+            loaded = (key, bundle)
+            self._loaded = loaded
+        bundle = loaded[1]
+        if device is not None:
+            bundle.model.to(device)
+            bundle.model.eval()
+        return bundle
+
+    # ------------------------------------------------------------------ caching
+    def _precision_dtype(self, device):
+        if device.type != "cuda" or self.precision == "fp32":
+            return None
+        if self.precision == "fp16":
+            return torch.float16
+        if self.precision == "bf16" or torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+
+    def _model_fingerprint(self):
+        fp = model_fingerprint(self.model, getattr(self, "revision", None))
+        if fp is None:  # a hub model not in the local cache yet: load it first
+            self._get_loaded()
+            fp = model_fingerprint(self.model, getattr(self, "revision", None))
+            if fp is None:
+                fp = fingerprint_object(self._get_loaded().model)
+        return fp
+
+    def _cache_description(self, device):
+        desc = {
+            "encoder": f"{type(self).__module__}.{type(self).__qualname__}",
+            "device_type": device.type,
+            "autocast": str(self._precision_dtype(device)),
+        }
+        for name, value in sorted(self.get_params(deep=False).items()):
+            if name in self._cache_exclude:
+                continue
+            if name == "model":
+                desc[name] = self._model_fingerprint()
+            elif name in self._object_params:
+                desc[name] = fingerprint_object(value)
+            else:
+                desc[name] = value if _is_jsonable(value) else repr(value)
+        return desc
+
+    def _store(self, device):
+        memory = check_memory(self.memory)
+        if memory.location is None:
+            return None
+        desc = self._cache_description(device)
+        key = hash_item(json.dumps(desc, sort_keys=True)).hex()
+        return LatentStore(memory.location, key, description=desc)
+
+    # ----------------------------------------------------------------- encoding
+    def _encode(self, items):
+        device = resolve_device(self.device)
+        digests = [hash_item(x) for x in items]
+        index = {}
+        inverse = np.empty(len(items), dtype=np.intp)
+        first = []
+        for i, d in enumerate(digests):
+            j = index.get(d)
+            if j is None:
+                j = index[d] = len(first)
+                first.append(i)
+            inverse[i] = j
+        unique = [digests[i] for i in first]
+        store = self._store(device)
+        if store is not None:
+            values, found = store.lookup(unique)
+        else:
+            values, found = None, np.zeros(len(unique), dtype=bool)
+        missing = np.flatnonzero(~found)
+        logger.debug(
+            "%s: %d inputs, %d distinct, %d cached",
+            type(self).__name__,
+            len(items),
+            len(unique),
+            int(found.sum()),
+        )
+        if len(missing):
+            new = self._encode_uncached([items[first[j]] for j in missing], device)
+            if values is None:
+                values = np.empty((len(unique), new.shape[1]), dtype=np.float32)
+            values[missing] = new
+            if store is not None:
+                store.add([unique[j] for j in missing], new)
+        return values[inverse]
+
+    def _prepare(self, items, bundle):
+        return items
+
+    def _lengths(self, prepared):
+        return None
+
+    def _autocast(self, device):
+        dtype = self._precision_dtype(device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    def _encode_uncached(self, items, device):
+        bundle = self._get_loaded(device)
+        prepared = self._prepare(items, bundle)
+        lengths = self._lengths(prepared)
+        n = len(items)
+        if lengths is None:
+            order = np.arange(n)
+        else:  # longest first: the peak memory shows up in the first batch
+            order = np.argsort(-np.asarray(lengths), kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        out = None
+        progress = tqdm(
+            batches,
+            disable=not self.verbose,
+            desc=type(self).__name__,
+            unit="batch",
+            leave=False,
+        )
+        with torch.inference_mode(), self._autocast(device):
+            for idx in progress:
+                emb = self._forward(bundle, prepared, idx, device).float()
+                if self.normalize:
+                    emb = torch.nn.functional.normalize(emb, dim=1)
+                emb = emb.cpu().numpy()
+                if out is None:
+                    out = np.empty((n, emb.shape[1]), dtype=np.float32)
+                out[idx] = emb
+        return out
+
+
+def _is_jsonable(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def hf_output_dim(config):
+    """Width of the hidden states of a Hugging Face model configuration."""
+    for name in ("hidden_size", "d_model", "dim", "embed_dim", "n_embd"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    sizes = getattr(config, "hidden_sizes", None)
+    if sizes:
+        return int(sizes[-1])
+    raise ValueError(
+        f"Cannot tell the output width of a {type(config).__name__}; encode a few "
+        "inputs and read the width of the result instead."
+    )
+
+
+def submodule(model, attribute):
+    """The text or vision tower of a two-tower model (CLIP, SigLIP), else the model."""
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        return model.get_encoder()
+    sub = getattr(model, attribute, None)
+    if isinstance(sub, torch.nn.Module) and hasattr(
+        config, attribute.split("_")[0] + "_config"
+    ):
+        return sub
+    return model
+
+
+def bundle(**kwargs):
+    """A namespace holding a loaded model and its preprocessor."""
+    return SimpleNamespace(**kwargs)

@@ -1,0 +1,337 @@
+"""Out-of-core encoding into a resumable ``.npy`` file with a metadata sidecar."""
+
+import itertools
+import json
+import logging
+import os
+import uuid
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ._fingerprint import hash_item
+from ._loading import model_name
+
+__all__ = ["encode_to_npy", "read_latent_metadata", "latent_metadata"]
+
+logger = logging.getLogger(__name__)
+
+_FORMAT = "skfusemix-latents"
+_VERSION = 1
+# parameters that describe how latents were made (others: speed or caching only)
+_RUN_PARAMS = ("memory", "verbose", "batch_size", "device")
+
+
+def _metadata_path(path):
+    return os.fspath(path) + ".json"
+
+
+def _progress_path(path):
+    return os.fspath(path) + ".progress.json"
+
+
+def latent_metadata(encoder):
+    """What identifies the latents an encoder makes: its class, model and parameters.
+
+    Parameters
+    ----------
+    encoder : estimator
+        An encoder of :mod:`skfusemix.encoders` (or any transformer).
+
+    Returns
+    -------
+    metadata : dict
+        ``{"encoder": ..., "model": ..., "params": {...}}`` with JSON values;
+        loaded objects are described by their class and name.
+    """
+    params = {}
+    for name, value in sorted(encoder.get_params(deep=False).items()):
+        if name in _RUN_PARAMS:
+            continue
+        params[name] = _describe(value)
+    model = getattr(encoder, "model", getattr(encoder, "module", None))
+    return {
+        "encoder": type(encoder).__name__,
+        "model": _describe(model),
+        "params": params,
+    }
+
+
+def _describe(value):
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple) and all(
+        v is None or isinstance(v, str | bool | int | float) for v in value
+    ):
+        return list(value)
+    if isinstance(value, BaseEstimator):
+        return type(value).__name__
+    try:
+        return model_name(value)
+    except Exception:  # pragma: no cover - defensive
+        return type(value).__qualname__
+
+
+def read_latent_metadata(path, *, expected_encoder=None):
+    """Read the metadata sidecar of a latent file written by :func:`encode_to_npy`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npy`` file (its sidecar is ``<path>.json``).
+    expected_encoder : estimator, default=None
+        When given, check that the file was written completely by an encoder
+        with the same class, model and output-changing parameters, and raise a
+        ValueError naming the differences otherwise.
+
+    Returns
+    -------
+    metadata : dict
+        ``encoder``, ``model``, ``params`` (pooling, normalize, ...),
+        ``dtype``, ``shape``, ``n_samples``, ``complete`` and the library
+        ``version``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, tempfile, os
+    >>> from skfusemix.encoders import TorchEncoder, encode_to_npy, read_latent_metadata
+    >>> encoder = TorchEncoder(torch.nn.Linear(3, 2), pooling=None)
+    >>> path = os.path.join(tempfile.mkdtemp(), "latents.npy")
+    >>> Z = encode_to_npy(encoder, np.ones((10, 3)), path, chunk_size=4)
+    >>> meta = read_latent_metadata(path, expected_encoder=encoder)
+    >>> meta["shape"], meta["dtype"], meta["complete"]
+    ([10, 2], 'float32', True)
+    """
+    meta_path = _metadata_path(path)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"No metadata sidecar {meta_path!r}: {os.fspath(path)!r} was not written by "
+            "encode_to_npy."
+        ) from None
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{meta_path!r} is not a skfusemix latent metadata file.")
+    if expected_encoder is not None:
+        expected = json.loads(json.dumps(latent_metadata(expected_encoder)))
+        diffs = _differences(expected, {k: meta.get(k) for k in expected})
+        if diffs:
+            raise ValueError(
+                f"{os.fspath(path)!r} was not encoded by the expected encoder: "
+                + "; ".join(diffs)
+            )
+        if not meta.get("complete"):
+            raise ValueError(
+                f"{os.fspath(path)!r} is incomplete ({meta.get('n_done', 0)} of "
+                f"{meta['n_samples']} rows); rerun encode_to_npy to finish it."
+            )
+    return meta
+
+
+def _differences(expected, found, prefix=""):
+    diffs = []
+    for key in sorted(set(expected) | set(found)):
+        a, b = expected.get(key), found.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, prefix + key + ".")
+        elif a != b:
+            diffs.append(f"{prefix}{key} is {b!r} in the file, expected {a!r}")
+    return diffs
+
+
+def _write_json(path, obj):
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _chunks(X, n, chunk_size, start):
+    """Yield ``(begin, items)`` chunks of X from row ``start``."""
+    if hasattr(X, "__getitem__") and not isinstance(X, dict):
+        for begin in range(start, n, chunk_size):
+            chunk = X[begin : begin + chunk_size]
+            yield begin, chunk
+    else:
+        it = iter(X)
+        for _ in itertools.islice(it, start):  # consume what is already encoded
+            pass
+        for begin in range(start, n, chunk_size):
+            yield begin, list(itertools.islice(it, chunk_size))
+
+
+def _first_chunk_digest(X, n, chunk_size):
+    _, chunk = next(_chunks(X, n, chunk_size, 0))
+    h = hash_item(b"".join(hash_item(x) for x in chunk))
+    return h.hex()
+
+
+def encode_to_npy(
+    encoder, X, path, *, chunk_size=1024, n_samples=None, overwrite=False
+):
+    """Encode a dataset larger than memory into a ``.npy`` file, resumably.
+
+    Inputs are encoded ``chunk_size`` at a time with ``encoder.transform`` and
+    written into ``path`` (opened with :func:`numpy.lib.format.open_memmap`).
+    After each chunk is flushed to disk, a progress sidecar
+    ``<path>.progress.json`` records the rows done; rerunning the same call
+    after an interruption continues from there and produces a file
+    byte-identical to an uninterrupted run.  A JSON sidecar ``<path>.json``
+    records the encoder, model, output-changing parameters, dtype and shape;
+    read it back with :func:`read_latent_metadata`.
+
+    Parameters
+    ----------
+    encoder : transformer
+        An encoder of :mod:`skfusemix.encoders` (or any transformer returning
+        2-D float arrays).
+    X : sequence or iterable
+        The raw inputs.  A sequence supporting ``len`` and slicing (a list of
+        file paths, a lazy dataset) is read chunk by chunk; a plain iterable
+        (a generator) needs ``n_samples`` and is consumed from the start when
+        resuming.
+    path : str or path-like
+        The ``.npy`` file to write.
+    chunk_size : int, default=1024
+        Inputs per chunk (and per progress update).
+    n_samples : int, default=None
+        Number of inputs when ``X`` has no ``len``.
+    overwrite : bool, default=False
+        Start afresh even if ``path`` holds a finished or resumable encoding.
+        Without it, an existing file from another encoder or dataset raises a
+        FileExistsError.
+
+    Returns
+    -------
+    Z : numpy.memmap of shape (n_samples, n_features_out), dtype float32
+        The latents, opened read-only.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, tempfile, os
+    >>> from skfusemix.encoders import TorchEncoder, encode_to_npy
+    >>> encoder = TorchEncoder(torch.nn.Linear(3, 2), pooling=None)
+    >>> path = os.path.join(tempfile.mkdtemp(), "latents.npy")
+    >>> encode_to_npy(encoder, np.ones((10, 3)), path, chunk_size=4).shape
+    (10, 2)
+    """
+    if not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    if n_samples is None:
+        if not hasattr(X, "__len__"):
+            raise TypeError(
+                "X has no len(); pass n_samples= for a generator or other iterable."
+            )
+        n_samples = len(X)
+    elif hasattr(X, "__len__") and len(X) != n_samples:
+        raise ValueError(f"n_samples={n_samples} but len(X) is {len(X)}.")
+    n = int(n_samples)
+    if n < 1:
+        raise ValueError("Expected at least one input; got an empty input.")
+    path = os.fspath(path)
+    meta_path, progress_path = _metadata_path(path), _progress_path(path)
+    identity = json.loads(json.dumps(latent_metadata(encoder)))
+    first_digest = None
+    if hasattr(X, "__getitem__") and not isinstance(X, dict):
+        first_digest = _first_chunk_digest(X, n, chunk_size)
+    reusable = None
+    if not overwrite:
+        reusable = _can_reuse(path, identity, n, chunk_size, first_digest)
+        if reusable is None and os.path.exists(path):
+            raise FileExistsError(
+                f"{path!r} exists and is not an encoding of these inputs with this "
+                "encoder and chunk_size; remove it or pass overwrite=True."
+            )
+    if reusable is not None and reusable.get("complete"):
+        logger.info("%s is already complete", path)
+        return np.load(path, mmap_mode="r")
+
+    start = 0
+    out = None
+    if reusable is not None:
+        start = int(reusable["n_done"])
+        out = np.lib.format.open_memmap(path, mode="r+")
+        logger.info("Resuming %s at row %d of %d", path, start, n)
+    else:
+        for stale in (path, meta_path, progress_path):
+            if os.path.exists(stale):
+                os.remove(stale)
+
+    meta = dict(identity)
+    meta.update(
+        format=_FORMAT, version=_VERSION, n_samples=n, chunk_size=int(chunk_size)
+    )
+    try:
+        from .. import __version__
+
+        meta["skfusemix_version"] = __version__
+    except ImportError:  # pragma: no cover
+        pass
+    for begin, chunk in _chunks(X, n, chunk_size, start):
+        expected = min(chunk_size, n - begin)
+        if len(chunk) != expected:
+            raise ValueError(
+                f"X yielded {len(chunk)} inputs at row {begin}, expected {expected}: "
+                "its length does not match n_samples."
+            )
+        Z = np.asarray(encoder.transform(chunk))
+        if Z.ndim != 2 or Z.shape[0] != expected:
+            raise ValueError(
+                f"The encoder returned shape {Z.shape} for {expected} inputs."
+            )
+        if out is None:
+            meta.update(dtype="float32", shape=[n, int(Z.shape[1])], complete=False)
+            meta["first_chunk"] = first_digest
+            _write_json(meta_path, meta)
+            out = np.lib.format.open_memmap(
+                path, mode="w+", dtype=np.float32, shape=(n, Z.shape[1])
+            )
+        elif Z.shape[1] != out.shape[1]:
+            raise ValueError(
+                f"The encoder returned {Z.shape[1]} features, the file holds "
+                f"{out.shape[1]}."
+            )
+        out[begin : begin + expected] = Z
+        out.flush()
+        _write_json(progress_path, {"n_done": begin + expected})
+    del out
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    meta["complete"] = True
+    _write_json(meta_path, meta)
+    if os.path.exists(progress_path):
+        os.remove(progress_path)
+    return np.load(path, mmap_mode="r")
+
+
+def _can_reuse(path, identity, n, chunk_size, first_digest):
+    """The sidecars of a finished or resumable encoding matching this call, or None."""
+    meta_path, progress_path = _metadata_path(path), _progress_path(path)
+    if not (os.path.exists(path) and os.path.exists(meta_path)):
+        return None
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    same = (
+        meta.get("format") == _FORMAT
+        and all(meta.get(k) == v for k, v in identity.items())
+        and meta.get("n_samples") == n
+        and meta.get("chunk_size") == chunk_size
+        and meta.get("first_chunk") == first_digest
+    )
+    if not same:
+        return None
+    if meta.get("complete"):
+        return meta
+    try:
+        with open(progress_path, encoding="utf-8") as f:
+            progress = json.load(f)
+    except (OSError, ValueError):
+        progress = {"n_done": 0}
+    meta["n_done"] = int(progress.get("n_done", 0))
+    return meta
