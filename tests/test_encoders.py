@@ -15,6 +15,7 @@ from skfusemix.encoders import (
     TextEncoder,
     TorchEncoder,
 )
+from skfusemix.encoders._base import _LOADED_BY_ENCODER
 
 WORDS = (
     "a the cat dog sat on mat red blue green runs fast slow big small house tree "
@@ -350,7 +351,8 @@ def test_init_stores_params_only_and_loads_lazily(tmp_path):
     # a missing model is no error until the model is needed
     encoder = TextEncoder(str(tmp_path / "absent"), pooling="cls", batch_size=7)
     assert encoder.get_params()["pooling"] == "cls"
-    assert not hasattr(encoder, "_loaded")
+    assert encoder.__dict__ == encoder.get_params()
+    assert encoder not in _LOADED_BY_ENCODER
     assert encoder.__sklearn_tags__().requires_fit is False
     assert encoder.__sklearn_tags__().input_tags.string is True
 
@@ -364,11 +366,12 @@ def test_get_feature_names_out(bert_dir, vit_dir):
 def test_pickle_drops_the_loaded_model(bert_dir):
     encoder = TextEncoder(bert_dir, pooling="cls")
     Z = encoder.transform(TEXTS)
-    assert hasattr(encoder, "_loaded")
+    assert encoder in _LOADED_BY_ENCODER  # loaded, but not held in the estimator
+    assert encoder.__dict__ == encoder.get_params()
     blob = pickle.dumps(encoder)
     assert len(blob) < 5_000  # the weights are not in the pickle
     restored = pickle.loads(blob)
-    assert not hasattr(restored, "_loaded")
+    assert restored not in _LOADED_BY_ENCODER
     np.testing.assert_allclose(restored.transform(TEXTS), Z, atol=1e-6)
 
 
@@ -661,8 +664,10 @@ def test_torch_encoder_pooling_methods_and_factory():
     )
     lazy = TorchEncoder(_make_net, preprocess=_to_chw)
     np.testing.assert_allclose(lazy.transform(images), Z, atol=1e-6)
-    restored = pickle.loads(pickle.dumps(lazy))
-    assert not hasattr(restored, "_loaded")
+    blob = pickle.dumps(lazy)
+    assert b"_SpatialNet" not in blob  # the module the factory built is not pickled
+    restored = pickle.loads(blob)
+    assert restored not in _LOADED_BY_ENCODER
     np.testing.assert_allclose(restored.transform(images), Z, atol=1e-6)
     names = encoder.get_feature_names_out()
     assert list(names) == [f"torchencoder{i}" for i in range(6)]

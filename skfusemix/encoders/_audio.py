@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
 
 from ._base import BaseEncoder, bundle, hf_output_dim, submodule
 from ._image import _load_model_and_processor
@@ -28,7 +29,8 @@ class AudioEncoder(BaseEncoder):
         ``save_pretrained``, or an already loaded model (then pass
         ``processor`` too unless it can be loaded from the model's
         ``name_or_path``).  Encoder-decoder models (Whisper) use their encoder.
-        A loaded model is moved to ``device`` and put in eval mode in place.
+        A loaded model is moved to ``device`` in place
+        and run in eval mode (its own mode is restored afterwards).
     processor : transformers feature extractor, default=None
         The feature extractor (e.g. ``WhisperFeatureExtractor``,
         ``Wav2Vec2FeatureExtractor``), when it is not loaded from ``model``.
@@ -192,17 +194,22 @@ class AudioEncoder(BaseEncoder):
 
 def check_waveforms(X):
     """Validate waveforms into a list of finite 1-D float32 arrays (copies if converted)."""
+    if not hasattr(X, "__iter__") and hasattr(X, "__array__"):
+        X = np.asarray(X)
     if isinstance(X, np.ndarray) or torch.is_tensor(X):
         arr = X.numpy() if torch.is_tensor(X) else X
         if arr.ndim == 1:
             raise ValueError(
                 "Expected a list of 1-D waveforms or a 2-D array (n_clips, n_samples); "
-                "got a single 1-D array: wrap one clip in a list."
+                "got a single 1-D array. Reshape your data: wrap one clip in a list, "
+                "[clip], or use clip.reshape(1, -1)."
             )
         if arr.ndim != 2:
             raise ValueError(
                 f"Expected a 2-D array (n_clips, n_samples); got shape {arr.shape}."
             )
+        if arr.dtype.kind in "biufc":
+            arr = check_array(arr, dtype=None, input_name="X")
         clips = list(arr)
     elif isinstance(X, str | bytes):
         raise TypeError("Expected a list of 1-D waveforms; got a string.")
@@ -223,11 +230,13 @@ def check_waveforms(X):
             raise TypeError(
                 f"Waveform {i} is a {type(clip).__name__}; expected a 1-D array of samples."
             )
+        if np.iscomplexobj(clip):
+            raise ValueError(f"Complex data not supported: waveform {i} is complex.")
         try:
             arr = np.asarray(clip, dtype=np.float32)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"Waveform {i} cannot be read as an array of float samples."
+                f"Waveform {i} cannot be read as an array of float samples: {exc}"
             ) from None
         if arr.ndim != 1:
             raise ValueError(

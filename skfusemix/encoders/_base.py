@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import numbers
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,6 +22,11 @@ __all__ = ["BaseEncoder", "resolve_device"]
 logger = logging.getLogger(__name__)
 
 _PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+# The model each encoder loaded, kept outside the estimator: it is not a
+# parameter nor a fitted attribute, it is not pickled or cloned with the
+# estimator, and it goes away with the estimator.
+_LOADED_BY_ENCODER = weakref.WeakKeyDictionary()
 
 
 def resolve_device(device):
@@ -77,7 +83,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             The encoder itself.
         """
         self._check_params()
-        self._check_inputs(X)
+        self._check_inputs(_reject_sparse(X))
         return self
 
     def transform(self, X):
@@ -94,7 +100,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             One latent row per input, in input order.
         """
         self._check_params()
-        items = self._check_inputs(X)
+        items = self._check_inputs(_reject_sparse(X))
         return self._encode(items)
 
     def get_feature_names_out(self, input_features=None):
@@ -119,11 +125,6 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_loaded", None)  # reloaded lazily after unpickling
-        return state
 
     def __sklearn_clone__(self):
         # A loaded model passed as a parameter is shared by the clone, not
@@ -178,15 +179,13 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
     def _get_loaded(self, device=None):
         """The loaded model (and processor), loading them at first use."""
         key = self._load_key()
-        loaded = getattr(self, "_loaded", None)
+        loaded = _LOADED_BY_ENCODER.get(self)
         if loaded is None or loaded[0] != key:
-            bundle = self._load()
-            loaded = (key, bundle)
-            self._loaded = loaded
+            loaded = (key, self._load())
+            _LOADED_BY_ENCODER[self] = loaded
         bundle = loaded[1]
         if device is not None:
             bundle.model.to(device)
-            bundle.model.eval()
         return bundle
 
     # ------------------------------------------------------------------ caching
@@ -299,7 +298,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             unit="batch",
             leave=False,
         )
-        with torch.inference_mode(), self._autocast(device):
+        with eval_mode(bundle.model), torch.inference_mode(), self._autocast(device):
             for idx in progress:
                 emb = self._forward(bundle, prepared, idx, device).float()
                 if self.normalize:
@@ -309,6 +308,29 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
                     out = np.empty((n, emb.shape[1]), dtype=np.float32)
                 out[idx] = emb
         return out
+
+
+def _reject_sparse(X):
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise TypeError(
+            "Sparse data was passed, but dense data is required: encoders take raw "
+            "inputs (texts, images, waveforms) or dense arrays."
+        )
+    return X
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` in eval mode and restore each submodule's mode afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def _is_jsonable(value):

@@ -24,8 +24,8 @@ class ImageEncoder(BaseEncoder):
         ``save_pretrained``, or an already loaded model (then pass
         ``processor`` too unless it can be loaded from the model's
         ``name_or_path``).  Two-tower models such as CLIP use their vision
-        tower.  A loaded model is moved to ``device`` and put in eval mode in
-        place.
+        tower.  A loaded model is moved to ``device`` in place
+        and run in eval mode (its own mode is restored afterwards).
     processor : transformers image processor, default=None
         The image processor (resizing, normalisation), when it is not loaded
         from ``model``.

@@ -29,8 +29,8 @@ class TextEncoder(BaseEncoder):
         ``save_pretrained``, or an already loaded model (then pass
         ``tokenizer`` too unless it can be loaded from the model's
         ``name_or_path``).  Encoder-decoder models use their encoder; two-tower
-        models such as CLIP their text tower.  A loaded model is moved to
-        ``device`` and put in eval mode in place.
+        models such as CLIP their text tower.  A loaded model is moved to ``device`` in place
+        and run in eval mode (its own mode is restored afterwards).
     tokenizer : transformers.PreTrainedTokenizerBase, default=None
         The tokenizer, when it is not loaded from ``model``.
     pooling : {"mean", "cls", "last", "pooler"}, default="mean"

@@ -2,8 +2,9 @@
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
 
-from ._base import BaseEncoder, bundle
+from ._base import BaseEncoder, _reject_sparse, bundle
 from ._pooling import pool
 
 __all__ = ["TorchEncoder"]
@@ -23,7 +24,8 @@ class TorchEncoder(BaseEncoder):
         The frozen model, or a zero-argument callable returning it (loaded
         lazily at first use and not pickled with the encoder; use a
         module-level function, not a lambda, if the encoder must be pickled).
-        A module is moved to ``device`` and put in eval mode in place.
+        A module is moved to ``device`` in place
+        and run in eval mode (its own mode is restored afterwards).
         Required: None raises a ValueError at fit or transform.
     preprocess : callable, default=None
         Maps one raw input (an image, a file path, ...) to an array or tensor;
@@ -131,7 +133,7 @@ class TorchEncoder(BaseEncoder):
             The encoder.
         """
         self._check_params()
-        items = self._check_inputs(X)
+        items = self._check_inputs(_reject_sparse(X))
         self.n_features_out_ = self._encode(items[:1]).shape[1]
         return self
 
@@ -153,6 +155,11 @@ class TorchEncoder(BaseEncoder):
     def _check_inputs(self, X):
         if isinstance(X, str | bytes):
             raise TypeError("Expected a sequence of inputs; got a single string.")
+        if not hasattr(X, "__iter__") and hasattr(X, "__array__"):
+            X = np.asarray(X)
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biufc":
+            # rows of a numeric array are the inputs: the usual checks apply
+            X = check_array(X, dtype=None, allow_nd=True, input_name="X")
         try:
             items = list(X)
         except TypeError:
@@ -206,20 +213,28 @@ class TorchEncoder(BaseEncoder):
             )
         return n
 
-    def _preprocess_one(self, item, i):
+    def _preprocess_one(self, item):
         try:
             x = self.preprocess(item) if self.preprocess is not None else item
-            x = torch.as_tensor(
-                np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x
-            )
+            if not torch.is_tensor(x):
+                x = np.asarray(x)
+                if np.iscomplexobj(x):
+                    raise ValueError("complex values are not supported")
+                x = torch.from_numpy(np.asarray(x, dtype=np.float32))
         except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"Cannot preprocess input {i} into a tensor: {exc}"
+            raise type(exc)(
+                f"Cannot preprocess an input into a tensor: {exc}"
             ) from None
+        if x.numel() == 0:
+            raise ValueError(
+                f"An input is empty once preprocessed: shape {tuple(x.shape)}."
+            )
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise ValueError("An input contains NaN or infinite values.")
         return x
 
     def _forward(self, bundle, items, idx, device):
-        tensors = [self._preprocess_one(items[i], i) for i in idx]
+        tensors = [self._preprocess_one(items[i]) for i in idx]
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) > 1:
             raise ValueError(

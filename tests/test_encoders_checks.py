@@ -1,0 +1,119 @@
+"""scikit-learn's generic estimator checks, where they apply to raw-input encoders.
+
+The generic checks feed 2-D numeric arrays.  They apply to:
+
+- ``TorchEncoder``: each row is one input of the module;
+- ``AudioEncoder``: each row is one waveform (a tiny Whisper with 1-second
+  windows accepts any clip length).
+
+They cannot apply to ``TextEncoder`` (inputs are strings) nor to
+``ImageEncoder`` (inputs are (H, W, C) images, a row of a 2-D array is not an
+image): scikit-learn skips estimators whose ``input_tags.two_d_array`` is
+False, which ``test_text_and_image_encoders_declare_raw_input_tags`` checks.
+"""
+
+import atexit
+import copy
+import shutil
+import tempfile
+
+import numpy as np
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skfusemix.encoders import AudioEncoder, ImageEncoder, TextEncoder, TorchEncoder
+
+_NO_FEATURE_COUNT = (
+    "raw-input encoder: the inputs are items (waveforms of any length, images, "
+    "paths), not vectors with a fixed number of features, so n_features_in_ is not "
+    "defined and a different row width is not an error"
+)
+
+
+class _RowStats(torch.nn.Module):
+    """Width-agnostic module: mean, max and min of each row, scaled."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor([1.0, 2.0, 0.5]))
+
+    def forward(self, x):
+        return torch.stack([x.mean(1), x.amax(1), x.amin(1)], 1) * self.scale
+
+
+def _row_stats():
+    torch.manual_seed(0)
+    return _RowStats()
+
+
+def _tiny_whisper_dir():
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        num_mel_bins=8,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        max_source_positions=50,
+        max_target_positions=8,
+    )
+    path = tempfile.mkdtemp(prefix="skfusemix-tiny-whisper-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    WhisperModel(config).save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=8, chunk_length=1).save_pretrained(path)
+    return path
+
+
+_WHISPER = _tiny_whisper_dir()
+
+
+def _expected_failed_checks(estimator):
+    return {
+        "check_n_features_in": _NO_FEATURE_COUNT,
+        "check_n_features_in_after_fitting": _NO_FEATURE_COUNT,
+    }
+
+
+@parametrize_with_checks(
+    [
+        TorchEncoder(_row_stats, pooling=None),
+        TorchEncoder(_row_stats, pooling=None, normalize=True, batch_size=3),
+        AudioEncoder(_WHISPER, batch_size=16),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible_encoder(estimator, check):
+    check(estimator)
+
+
+def test_text_and_image_encoders_declare_raw_input_tags():
+    text_tags = TextEncoder().__sklearn_tags__()
+    assert text_tags.input_tags.string and not text_tags.input_tags.two_d_array
+    assert text_tags.requires_fit is False
+    image_tags = ImageEncoder().__sklearn_tags__()
+    assert image_tags.input_tags.three_d_array and not image_tags.input_tags.two_d_array
+
+
+def test_fit_does_not_mutate_a_module_parameter():
+    # check_estimators_overwrite_params cannot compare torch modules (joblib.hash
+    # of a module differs from that of its deepcopy), so check it directly.
+    module = _row_stats()
+    module.train()
+    before = copy.deepcopy(module.state_dict())
+    X = np.random.default_rng(0).standard_normal((6, 4))
+    TorchEncoder(module, pooling=None).fit_transform(X)
+    assert module.training
+    for name, tensor in module.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
