@@ -171,13 +171,16 @@ class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
     n_components : int, default=None
         Dimension of the shared space.  ``None`` uses
         ``min(n_features_x, n_features_y)``; it cannot exceed that.
-    reg : float, default=1e-3
+    reg : float, default=0.1
         Ridge added to each covariance, relative to its mean variance (so it
-        does not depend on the scale of the data).  ``0`` is plain CCA.
+        does not depend on the scale of the data).  ``0`` is plain CCA.  The
+        default, with ``corr_power=2``, gave the best held-out retrieval of
+        a small grid on UCI Multiple Features and on synthetic latents;
+        tune both for your data.
     scale : bool, default=True
         Whether to divide each feature by its standard deviation before the
         covariances are computed (features are always centred).
-    corr_power : float, default=1.0
+    corr_power : float, default=2.0
         Exponent of the canonical correlations that weight the components of
         both embeddings.  ``0`` weights all components equally.
 
@@ -236,7 +239,7 @@ class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
         "corr_power": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_components=None, *, reg=1e-3, scale=True, corr_power=1.0):
+    def __init__(self, n_components=None, *, reg=0.1, scale=True, corr_power=2.0):
         self.n_components = n_components
         self.reg = reg
         self.scale = scale
