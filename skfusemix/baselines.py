@@ -16,7 +16,7 @@ they drop into the same pipelines, grid searches and retrieval reports as
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -43,14 +43,14 @@ def _validate_pair(estimator, X, y):
         dtype=[np.float64, np.float32],
         ensure_min_samples=2,
     )
+    if sparse.issparse(y):
+        raise TypeError(f"{type(estimator).__name__} does not accept a sparse y.")
     if y.ndim != 2:
         raise ValueError(
             f"y must be 2-D: the paired modality, one row per sample, e.g. "
             f"of shape (n_samples, n_features_y); got shape {y.shape}. "
             f"Reshape a single feature with y.reshape(-1, 1)."
         )
-    if y.dtype not in (np.float32, np.float64):
-        y = y.astype(np.float64)
     estimator.n_features_y_in_ = y.shape[1]
     return X.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
 

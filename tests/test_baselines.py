@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy import linalg
+from scipy import linalg, sparse
 from scipy.stats import ortho_group
 from sklearn.base import clone
 from sklearn.cross_decomposition import CCA
@@ -136,6 +136,8 @@ def test_bad_inputs(aligner):
         Xb, yb = (bad, y) if bad.shape == X.shape else (X, bad)
         with pytest.raises(ValueError, match="NaN"):
             clone(aligner).fit(Xb, yb)
+    with pytest.raises(TypeError, match="sparse"):
+        clone(aligner).fit(X, sparse.csr_matrix(y))
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         clone(aligner).fit(X[:1], y[:1])
     est.fit(X, y)
