@@ -540,13 +540,31 @@ def test_image_encoder_shapes_poolings_and_formats(vit_dir):
         ([np.zeros(8, np.uint8)], ValueError, "shape"),
         (np.zeros((8, 8), np.uint8), ValueError, "shape"),
         ([], ValueError, "empty"),
-        (["cat.png"], TypeError, "PIL image"),
+        (["no-such-cat.png"], FileNotFoundError, "no such file"),
+        ([3], TypeError, "PIL image"),
         ([np.full((8, 8, 3), np.nan)], ValueError, "NaN"),
     ],
 )
 def test_image_bad_inputs(vit_dir, bad, error, match):
     with pytest.raises(error, match=match):
         ImageEncoder(vit_dir).transform(bad)
+
+
+def test_image_file_paths_are_opened(vit_dir, tmp_path):
+    from PIL import Image
+
+    images = _images(3)
+    paths = []
+    for i, im in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(im).save(paths[-1])
+    encoder = ImageEncoder(vit_dir)
+    np.testing.assert_allclose(
+        encoder.transform([str(p) for p in paths]), encoder.transform(images), atol=1e-6
+    )
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read"):
+        encoder.transform([paths[0], tmp_path / "bad.png"])
 
 
 def test_image_pooling_options(vit_dir):

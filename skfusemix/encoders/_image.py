@@ -1,5 +1,7 @@
 """ImageEncoder: Hugging Face vision models as a scikit-learn transformer."""
 
+import os
+
 import numpy as np
 import torch
 
@@ -54,10 +56,12 @@ class ImageEncoder(BaseEncoder):
 
     Notes
     -----
-    Images are PIL images (converted to RGB) or arrays of shape ``(H, W, 3)``
-    (``(H, W)``, ``(H, W, 1)`` grey and ``(H, W, 4)`` RGBA are turned into RGB
-    copies), uint8 in [0, 255] as the processors expect; a 4-D array is a
-    batch of such images.
+    Images are PIL images (converted to RGB), image file paths (opened at
+    ``transform``, so that :func:`encode_to_npy` reads a large collection one
+    chunk at a time) or arrays of shape ``(H, W, 3)`` (``(H, W)``, ``(H, W,
+    1)`` grey and ``(H, W, 4)`` RGBA are turned into RGB copies), uint8 in
+    [0, 255] as the processors expect; a 4-D array is a batch of such images.
+    The cache keys images by their pixels, whatever their source.
 
     See Also
     --------
@@ -200,10 +204,27 @@ def _to_rgb_array(image, i):
     return arr
 
 
+def _open_image(path, i):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Image {i}: no such file {os.fspath(path)!r}."
+        ) from None
+    except OSError as exc:
+        raise ValueError(
+            f"Image {i}: cannot read {os.fspath(path)!r} as an image: {exc}"
+        ) from None
+
+
 def check_images(X):
     """Validate images into a list of RGB PIL images or (H, W, 3) arrays.
 
-    The caller's images are never modified; converted images are copies.
+    File paths are opened (and decoded) here.  The caller's images are never
+    modified; converted images are copies.
     """
     if isinstance(X, np.ndarray):
         if X.ndim not in (3, 4):
@@ -225,6 +246,8 @@ def check_images(X):
         raise ValueError("Expected at least one image; got an empty input.")
     out = []
     for i, image in enumerate(images):
+        if isinstance(image, str | os.PathLike):
+            image = _open_image(image, i)
         if type(image).__module__.startswith("PIL."):
             out.append(image if image.mode == "RGB" else image.convert("RGB"))
         elif isinstance(image, np.ndarray) or torch.is_tensor(image):
@@ -232,7 +255,7 @@ def check_images(X):
             out.append(_to_rgb_array(arr, i))
         else:
             raise TypeError(
-                f"Image {i} is a {type(image).__name__}; expected a PIL image or an "
-                "(H, W, C) array."
+                f"Image {i} is a {type(image).__name__}; expected a PIL image, an "
+                "(H, W, C) array or an image file path."
             )
     return out
