@@ -726,3 +726,51 @@ def test_torch_encoder_cache_uses_weights_and_preprocess(tmp_path):
 
     TorchEncoder(net, preprocess=_scaled, memory=str(tmp_path)).transform(images)
     assert len(calls) == 2
+
+
+def test_hub_id_loads_offline_from_the_hub_cache(bert_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+
+    from skfusemix.encoders._loading import model_fingerprint
+
+    repo = tmp_path / "models--skfusemix-tests--tiny-bert"
+    commits = ["0123456789abcdef0123456789abcdef01234567", "f" * 40]
+    for commit in commits:
+        shutil.copytree(bert_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commits[0])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    name = "skfusemix-tests/tiny-bert"
+    Z = TextEncoder(name).transform(TEXTS)
+    np.testing.assert_allclose(Z, TextEncoder(bert_dir).transform(TEXTS), atol=1e-6)
+    # the cache key of a hub model is its id and the commit of its snapshot
+    assert model_fingerprint(name, None) == f"hub:{name}@{commits[0]}"
+    (repo / "refs" / "main").write_text(commits[1])
+    assert model_fingerprint(name, None) == f"hub:{name}@{commits[1]}"
+    assert model_fingerprint(name, commits[0]) == f"hub:{name}@{commits[0]}"
+
+
+def test_grid_search_encodes_each_text_once(bert_loaded, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    model, tokenizer = bert_loaded
+    encoded = []
+    model.register_forward_hook(
+        lambda m, args, kwargs, out: encoded.append(len(out[0])), with_kwargs=True
+    )
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 9))) for _ in range(40)]
+    y = np.arange(40) % 2
+    pipe = make_pipeline(
+        TextEncoder(model, tokenizer=tokenizer, memory=str(tmp_path)),
+        LogisticRegression(),
+    )
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=3)
+    search.fit(texts, y)
+    assert sum(encoded) == len(set(texts))  # 9 fits and 9 scorings, one encoding
+    search.predict(texts[:5])
+    assert sum(encoded) == len(set(texts))

@@ -111,12 +111,17 @@ def fingerprint_object(obj):
         return _blake_hex("\n".join(parts))
     backend = getattr(obj, "backend_tokenizer", None)
     if backend is not None:  # a fast tokenizer: its full JSON definition
+        definition = json.loads(backend.to_str())
+        # truncation and padding are call-time settings the tokenizer keeps in
+        # its backend after each call, not part of its identity
+        definition.pop("truncation", None)
+        definition.pop("padding", None)
         extra = {
             "cls": type(obj).__qualname__,
             "special": {k: str(v) for k, v in obj.special_tokens_map.items()},
             "padding_side": getattr(obj, "padding_side", None),
         }
-        return _blake_hex(backend.to_str() + json.dumps(extra, sort_keys=True))
+        return _blake_hex(json.dumps([definition, extra], sort_keys=True))
     if hasattr(obj, "to_json_string"):  # image processors, feature extractors
         return _blake_hex(type(obj).__qualname__ + obj.to_json_string())
     if inspect.isfunction(obj) or inspect.ismethod(obj):
