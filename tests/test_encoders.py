@@ -774,3 +774,23 @@ def test_grid_search_encodes_each_text_once(bert_loaded, tmp_path):
     assert sum(encoded) == len(set(texts))  # 9 fits and 9 scorings, one encoding
     search.predict(texts[:5])
     assert sum(encoded) == len(set(texts))
+
+
+def test_cache_survives_deleted_and_corrupt_shards(bert_loaded, tmp_path):
+    import shutil
+
+    model, tokenizer = bert_loaded
+    encoded = []
+    model.register_forward_hook(
+        lambda m, args, kwargs, out: encoded.append(len(out[0])), with_kwargs=True
+    )
+    encoder = TextEncoder(model, tokenizer=tokenizer, memory=str(tmp_path / "c"))
+    Z = encoder.transform(TEXTS[:4])
+    shutil.rmtree(tmp_path / "c")  # the cache is cleared between two calls
+    np.testing.assert_allclose(encoder.transform(TEXTS[:4]), Z, atol=1e-6)
+    assert sum(encoded) == 8
+    (key_dir,) = (tmp_path / "c" / "skfusemix_encoders").iterdir()
+    for keys in key_dir.glob("*.keys.npy"):
+        keys.write_bytes(b"garbage")
+    np.testing.assert_allclose(clone(encoder).transform(TEXTS[:4]), Z, atol=1e-6)
+    assert sum(encoded) == 12  # unreadable shards are misses, not errors

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 _SUBDIR = "skfusemix_encoders"
 
+# directory -> (names of the shards read, {digest: (shard, row)})
+_INDEXES = {}
+
 
 class LatentStore:
     """The shards of one encoder configuration in one cache directory."""
@@ -29,6 +32,31 @@ class LatentStore:
     def __init__(self, location, key, description=None):
         self.directory = os.path.join(os.fspath(location), _SUBDIR, key)
         self.description = description
+
+    def _index(self):
+        """``{digest: (shard, row)}`` of every complete shard, kept per process.
+
+        Only shards written since the last call are read, so a long run that
+        adds one shard per call (e.g. :func:`encode_to_npy` with a cache)
+        reads each key file once.
+        """
+        names = [n for n in os.listdir(self.directory) if n.endswith(".keys.npy")]
+        shards, index = _INDEXES.setdefault(self.directory, (set(), {}))
+        current = {n[: -len(".keys.npy")] for n in names}
+        if not shards <= current:  # shards were deleted: start over
+            shards.clear()
+            index.clear()
+        for shard in sorted(current - shards):
+            try:
+                keys = np.load(os.path.join(self.directory, shard + ".keys.npy"))
+            except (OSError, ValueError):
+                logger.warning("Ignoring unreadable cache shard %s", shard)
+                continue
+            raw = keys.tobytes()
+            for row in range(len(keys)):
+                index.setdefault(raw[16 * row : 16 * row + 16], (shard, row))
+            shards.add(shard)
+        return index
 
     def lookup(self, digests):
         """Return ``(values, found)`` for a list of 16-byte digests.
@@ -39,28 +67,24 @@ class LatentStore:
         found = np.zeros(len(digests), dtype=bool)
         if not os.path.isdir(self.directory):
             return None, found
-        wanted = {d: i for i, d in enumerate(digests)}
+        index = self._index()
+        by_shard = {}
+        for i, d in enumerate(digests):
+            hit = index.get(d)
+            if hit is not None:
+                by_shard.setdefault(hit[0], ([], []))
+                by_shard[hit[0]][0].append(hit[1])
+                by_shard[hit[0]][1].append(i)
         values = None
-        for name in sorted(os.listdir(self.directory)):
-            if not name.endswith(".keys.npy"):
-                continue
-            shard = name[: -len(".keys.npy")]
+        for shard, (rows, targets) in sorted(by_shard.items()):
             try:
-                keys = np.load(os.path.join(self.directory, name))
+                data = np.load(
+                    os.path.join(self.directory, shard + ".npy"), mmap_mode="r"
+                )
             except (OSError, ValueError):
-                logger.warning("Ignoring unreadable cache shard %s", name)
+                logger.warning("Ignoring unreadable cache shard %s", shard)
+                _INDEXES.pop(self.directory, None)
                 continue
-            rows, targets = [], []
-            raw = keys.tobytes()
-            for row in range(len(keys)):
-                k = raw[16 * row : 16 * row + 16]
-                i = wanted.get(k)
-                if i is not None and not found[i]:
-                    rows.append(row)
-                    targets.append(i)
-            if not rows:
-                continue
-            data = np.load(os.path.join(self.directory, shard + ".npy"), mmap_mode="r")
             if values is None:
                 values = np.empty((len(digests), data.shape[1]), dtype=np.float32)
             elif data.shape[1] != values.shape[1]:
