@@ -794,3 +794,20 @@ def test_cache_survives_deleted_and_corrupt_shards(bert_loaded, tmp_path):
         keys.write_bytes(b"garbage")
     np.testing.assert_allclose(clone(encoder).transform(TEXTS[:4]), Z, atol=1e-6)
     assert sum(encoded) == 12  # unreadable shards are misses, not errors
+
+
+def test_device_resolution(bert_dir):
+    from skfusemix.encoders._base import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(TypeError, match="device must be"):
+        resolve_device(3)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            TextEncoder(bert_dir, device="cuda").transform(["a cat"])
+    Z = TextEncoder(bert_dir, device=torch.device("cpu")).transform(["a cat"])
+    np.testing.assert_allclose(
+        Z, TextEncoder(bert_dir, device="cpu").transform(["a cat"])
+    )
