@@ -54,6 +54,15 @@ def warmup_cosine(warmup_steps, total_steps):
     return factor
 
 
+def epoch_batches(n, rows_per_step, generator, device):
+    """The batch sampler: one epoch of row indices, ``n // rows_per_step``
+    batches of a device-side random permutation (the remainder is dropped so
+    every contrastive loss sees the same number of negatives)."""
+    order = torch.randperm(n, device=device, generator=generator)
+    for i in range(n // rows_per_step):
+        yield order[i * rows_per_step : (i + 1) * rows_per_step]
+
+
 def train(
     adapter_x,
     adapter_y,
@@ -110,7 +119,7 @@ def train(
     n = Zx.shape[0]
     mixing = alpha > 0
     rows_per_step = 2 * batch_size if mixing else batch_size
-    steps_per_epoch = max(1, n // rows_per_step)
+    steps_per_epoch = n // rows_per_step  # >= 1: batch_size was reduced to fit
     total_steps = steps_per_epoch * max_epochs
     warmup = min(warmup_steps, total_steps // 10)
 
@@ -139,9 +148,7 @@ def train(
     start = time.perf_counter()
     step = 0
     for epoch in range(max_epochs):
-        order = torch.randperm(n, device=device, generator=generator)
-        for i in range(steps_per_epoch):
-            idx = order[i * rows_per_step : (i + 1) * rows_per_step]
+        for idx in epoch_batches(n, rows_per_step, generator, device):
             zx, zy = Zx[idx], Zy[idx]
             if mixing:
                 zx, zy = fusemix(zx, zy, lambdas[step])
