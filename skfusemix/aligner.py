@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._training import train
@@ -152,6 +152,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     verbose : int, default=0
         0 silent; 1 a progress bar with loss and temperature; 2 one log line
         per epoch (logger ``"skfusemix"``).
+    y_transformer : transformer or None, default=None
+        Encodes raw ``y`` (e.g. captions) into latents, in the spirit of
+        :class:`~sklearn.compose.TransformedTargetRegressor`: a clone is
+        fitted on ``y`` in :meth:`fit` and applied in :meth:`fit`,
+        :meth:`transform_y` and :meth:`score`, so ``fit(images, captions)``
+        works on raw inputs when ``X`` goes through an encoder in a
+        :class:`~sklearn.pipeline.Pipeline`.  Give the encoder a ``memory``
+        so that repeated fits (``GridSearchCV``) never encode a caption twice.
 
     Attributes
     ----------
@@ -178,7 +186,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Names of the features of ``X`` when it is a DataFrame with string
         column names.
     n_features_y_in_ : int
-        Number of features of ``y`` (modality y) seen during fit.
+        Number of features of ``y`` (modality y, after ``y_transformer``)
+        seen during fit.
+    y_transformer_ : transformer
+        The fitted clone of ``y_transformer``; only when it is given.
 
     See Also
     --------
@@ -229,6 +240,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "y_transformer": [None, HasMethods(["fit", "transform"])],
     }
 
     def __init__(
@@ -249,6 +261,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        y_transformer=None,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -265,6 +278,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.y_transformer = y_transformer
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -299,6 +313,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 "None: y is the paired modality, an array of shape (n_samples, n_features_y)."
             )
         X = self._check_X(X, reset=True)
+        if self.y_transformer is not None:
+            self.y_transformer_ = clone(self.y_transformer).fit(y)
+            y = self.y_transformer_.transform(y)
+        elif hasattr(self, "y_transformer_"):
+            del self.y_transformer_
         y = self._check_y(y, reset=True)
         if X.shape[0] != y.shape[0]:
             raise ValueError(
@@ -454,7 +473,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Parameters
         ----------
         y : array-like or torch.Tensor of shape (n_samples, n_features_y)
-            Latents of modality y.
+            Latents of modality y, or raw inputs when ``y_transformer`` is set.
 
         Returns
         -------
@@ -462,6 +481,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             L2-normalised float32 embeddings.
         """
         check_is_fitted(self)
+        if hasattr(self, "y_transformer_"):
+            y = self.y_transformer_.transform(y)
         y = self._check_y(y, reset=False)
         return self._embed(self.adapter_y_, y)
 
