@@ -45,12 +45,8 @@ def _validate_pair(estimator, X, y):
     )
     if sparse.issparse(y):
         raise TypeError(f"{type(estimator).__name__} does not accept a sparse y.")
-    if y.ndim != 2:
-        raise ValueError(
-            f"y must be 2-D: the paired modality, one row per sample, e.g. "
-            f"of shape (n_samples, n_features_y); got shape {y.shape}. "
-            f"Reshape a single feature with y.reshape(-1, 1)."
-        )
+    if y.ndim == 1:  # one feature, as in FuseMixAligner and sklearn.cross_decomposition
+        y = y.reshape(-1, 1)
     estimator.n_features_y_in_ = y.shape[1]
     return X.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
 
@@ -58,7 +54,13 @@ def _validate_pair(estimator, X, y):
 def _validate_y(estimator, y):
     """Validate modality y at transform time against the fitted width."""
     check_is_fitted(estimator)
-    y = check_array(y, dtype=[np.float64, np.float32], input_name="y")
+    y = check_array(y, dtype=[np.float64, np.float32], input_name="y", ensure_2d=False)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    elif y.ndim != 2:
+        raise ValueError(
+            f"y must be 2-D (n_samples, n_features_y), got shape {y.shape}."
+        )
     if y.shape[1] != estimator.n_features_y_in_:
         raise ValueError(
             f"y has {y.shape[1]} features, but {type(estimator).__name__} is "
