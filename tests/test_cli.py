@@ -14,7 +14,7 @@ def test_help_and_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--help"])
     assert exc.value.code == 0
-    assert "synthetic paired latents" in capsys.readouterr().out
+    assert "Procrustes and ASIF" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--seed", "not-a-number"])
     assert exc.value.code == 2
