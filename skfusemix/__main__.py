@@ -3,7 +3,6 @@
 import argparse
 import logging
 import sys
-import time
 
 __all__ = ["main"]
 
@@ -38,9 +37,9 @@ def _synthetic_demo(args):
         CCAAligner,
         FuseMixAligner,
         ProcrustesAligner,
-        retrieval_report,
     )
     from .datasets import make_paired_latents
+    from .demo import TABLE_COLUMNS, compare_aligners
 
     n_items, n_captions, n_test = 2000, 5, 400
     Zx, Zy, groups = make_paired_latents(
@@ -63,32 +62,8 @@ def _synthetic_demo(args):
         ("Procrustes", ProcrustesAligner()),
         ("ASIF", ASIFAligner()),
     ]
-    rows = []
-    for name, aligner in methods:
-        start = time.perf_counter()
-        aligner.fit(Zx[~test], Zy[~test])
-        seconds = time.perf_counter() - start
-        report = retrieval_report(
-            aligner.transform(Zx[test]), aligner.transform_y(Zy[test])
-        )
-        rows.append({"method": name, **report, "fit s": seconds})
-    n_rows = int(test.sum())
-    rows.append({"method": "chance", "x2y_R@1": n_captions / n_rows, "x2y_R@5": 5 * n_captions / n_rows,
-                 "x2y_R@10": 10 * n_captions / n_rows, "y2x_R@1": 1 / n_test,
-                 "y2x_R@5": 5 / n_test, "y2x_R@10": 10 / n_test, "fit s": 0.0})  # fmt: skip
-    _print_table(
-        rows,
-        [
-            "method",
-            "x2y_R@1",
-            "x2y_R@5",
-            "x2y_R@10",
-            "y2x_R@1",
-            "y2x_R@5",
-            "y2x_R@10",
-            "fit s",
-        ],
-    )
+    rows = compare_aligners(methods, Zx[~test], Zy[~test], Zx[test], Zy[test])
+    _print_table(rows, TABLE_COLUMNS)
     return 0
 
 
@@ -121,22 +96,10 @@ def main(argv=None):
     try:
         if args.synthetic:
             return _synthetic_demo(args)
-        from .demo import run_openmoji_demo
+        from .demo import TABLE_COLUMNS, run_openmoji_demo
 
         rows = run_openmoji_demo(seed=args.seed, verbose=args.verbose)
-        _print_table(
-            rows,
-            [
-                "method",
-                "x2y_R@1",
-                "x2y_R@5",
-                "x2y_R@10",
-                "y2x_R@1",
-                "y2x_R@5",
-                "y2x_R@10",
-                "fit s",
-            ],
-        )
+        _print_table(rows, TABLE_COLUMNS)
         return 0
     except (ValueError, TypeError, ImportError, OSError) as exc:
         print(f"skfusemix {args.command}: error: {exc}", file=sys.stderr)
