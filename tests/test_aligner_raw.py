@@ -2,27 +2,15 @@
 
 import numpy as np
 import pytest
-import torch
+import test_encoders
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
-from test_encoders import WORDS, _tiny_tokenizer
 
 from skfusemix import FuseMixAligner
 from skfusemix.encoders import TextEncoder
 
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    tokenizer = _tiny_tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)  # fmt: skip
-    path = tmp_path_factory.mktemp("tiny-bert-raw")
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+WORDS = test_encoders.WORDS
+bert_dir = test_encoders.bert_dir  # the shared tiny-BERT fixture
 
 
 def _raw_pairs(n_items=30, n_captions=2, seed=0):
