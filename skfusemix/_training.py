@@ -3,20 +3,27 @@ symmetric InfoNCE, AdamW with warm-up and cosine decay.
 
 Nothing in the step loop talks to the host: batch indices come from a device
 generator, mixing coefficients are drawn for the whole fit up front and live
-on the device, and per-step losses are summed on the device.  The host reads
-them once per epoch when a progress display needs them, otherwise once at the
-end of the fit.
+on the device, and per-step losses are summed on the device.  The host syncs
+once per epoch, to check that the loss and the weights are finite
+(:class:`DivergenceGuard`), record the history, and, when asked, score the
+validation pairs (:class:`EarlyStopping`) and write a checkpoint
+(:mod:`skfusemix._checkpoint`).  Ctrl-C stops after the current step.
 """
 
 import logging
 import math
+import signal
+import threading
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .exceptions import TrainingDivergedError
+from .metrics import _item_codes
 from .mixing import fusemix, sample_lambdas
 from .nn import no_weight_decay
 
@@ -78,6 +85,10 @@ def train(
     alpha,
     seed,
     verbose=0,
+    validation=None,
+    n_iter_no_change=10,
+    tol=1e-4,
+    checkpoint=None,
 ):
     """Train the two adapters and the loss' scalars in place.
 
@@ -106,14 +117,28 @@ def train(
         Seeds batch order, mixing coefficients and dropout.
     verbose : int, default=0
         0 silent, 1 a progress bar, 2 one log line per epoch.
+    validation : Validation or None, default=None
+        Held-out pairs scored after every epoch; turns on early stopping.
+    n_iter_no_change, tol : int, float
+        Early stopping: stop after more than ``n_iter_no_change`` epochs in
+        a row whose validation score did not beat the best by ``tol``.
+    checkpoint : skfusemix._checkpoint.Checkpoint or None, default=None
+        Where to save the full training state every few epochs, and resume
+        from when a matching checkpoint exists.
 
     Returns
     -------
-    history : dict of lists
-        Per epoch: ``epoch``, ``loss`` (mean over its steps), ``temperature``
-        (at its end), ``lr`` (at its end) and ``time`` (seconds since start).
-    n_steps : int
-        Optimiser steps taken.
+    result : TrainResult
+        ``history`` (per epoch: ``epoch``, ``loss``, ``temperature``, ``lr``,
+        ``time``, and ``val_score`` with validation), ``n_steps``,
+        ``interrupted`` and the early-stopping record.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When the loss or the weights become non-finite; the modules are
+        restored to the last epoch that ended finite and the error carries
+        the :class:`TrainResult` up to there as ``result``.
     """
     device = Zx.device
     n = Zx.shape[0]
@@ -121,7 +146,7 @@ def train(
     rows_per_step = 2 * batch_size if mixing else batch_size
     steps_per_epoch = n // rows_per_step  # >= 1: batch_size was reduced to fit
     total_steps = steps_per_epoch * max_epochs
-    warmup = min(warmup_steps, total_steps // 10)
+    lr_factor = warmup_cosine(min(warmup_steps, total_steps // 10), total_steps)
 
     rng = np.random.RandomState(seed)
     lambdas = torch.from_numpy(sample_lambdas(alpha, total_steps, rng)).to(device)
@@ -130,60 +155,300 @@ def train(
 
     modules = [adapter_x, adapter_y, loss_fn]
     optimizer = build_optimizer(modules, learning_rate, weight_decay, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(warmup, total_steps)
-    )
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
         else nullcontext()
     )
+    run = TrainResult(history=new_history(validation is not None))
+    stopper = (
+        EarlyStopping(modules, n_iter_no_change, tol)
+        if validation is not None
+        else None
+    )
+    guard = DivergenceGuard(modules)
+    if checkpoint is not None:
+        checkpoint.restore(run, modules, optimizer, generator, stopper)
+    step = run.n_steps
+    epoch = len(run.history["epoch"])
 
-    epoch_loss = torch.zeros(max_epochs, device=device)
-    epoch_temperature = torch.zeros(max_epochs, device=device)
-    epoch_lr, epoch_time = [], []
     for module in modules:
         module.train()
     progress = _Progress(verbose, max_epochs) if verbose else None
-    start = time.perf_counter()
-    step = 0
-    for epoch in range(max_epochs):
-        for idx in epoch_batches(n, rows_per_step, generator, device):
-            zx, zy = Zx[idx], Zy[idx]
-            if mixing:
-                zx, zy = fusemix(zx, zy, lambdas[step])
-            with autocast:
-                sx = F.normalize(adapter_x(zx).float(), dim=-1)
-                sy = F.normalize(adapter_y(zy).float(), dim=-1)
-                loss = loss_fn(sx, sy)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_fn.clamp_()
-            epoch_loss[epoch] += loss.detach()
-            step += 1
-        epoch_loss[epoch] /= steps_per_epoch
-        epoch_temperature[epoch] = loss_fn.temperature
-        epoch_lr.append(scheduler.get_last_lr()[0])
-        epoch_time.append(time.perf_counter() - start)
-        if progress is not None:
-            progress(
-                epoch, epoch_loss[epoch], epoch_temperature[epoch], step * batch_size
+    start = time.perf_counter() - (run.history["time"] or [0.0])[-1]
+    with _StopOnInterrupt() as interrupt:
+        while epoch < max_epochs and not run.finished:
+            epoch_loss = torch.zeros((), device=device)
+            done = 0
+            try:
+                for idx in epoch_batches(n, rows_per_step, generator, device):
+                    _set_lr(optimizer, learning_rate * lr_factor(step))
+                    zx, zy = Zx[idx], Zy[idx]
+                    if mixing:
+                        zx, zy = fusemix(zx, zy, lambdas[step])
+                    with autocast:
+                        sx = F.normalize(adapter_x(zx).float(), dim=-1)
+                        sy = F.normalize(adapter_y(zy).float(), dim=-1)
+                        loss = loss_fn(sx, sy)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    loss_fn.clamp_()
+                    epoch_loss += loss.detach()
+                    step += 1
+                    done += 1
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                run.interrupted = True
+            if done == 0:
+                break
+            # The epoch's one host sync: finiteness of the loss and weights.
+            mean_loss = epoch_loss / done
+            if not guard.check(mean_loss):
+                guard.restore()
+                if progress is not None:
+                    progress.close()
+                raise TrainingDivergedError(
+                    guard.message(epoch, step - done, step, learning_rate, loss_fn),
+                    result=run,
+                )
+            guard.snapshot()
+            run.n_steps = step
+            _record(
+                run.history,
+                epoch,
+                mean_loss,
+                loss_fn,
+                learning_rate * lr_factor(step),
+                start,
             )
+            if stopper is not None:
+                score = validation.score(adapter_x, adapter_y)
+                run.history["val_score"].append(score)
+                run.finished = stopper.update(score)
+            epoch += 1
+            if progress is not None:
+                progress(epoch - 1, mean_loss, loss_fn.temperature, step * batch_size)
+            if run.interrupted:
+                break
+            if checkpoint is not None and (
+                epoch % checkpoint.every == 0 or epoch == max_epochs or run.finished
+            ):
+                checkpoint.save(run, modules, optimizer, generator, stopper)
     if progress is not None:
         progress.close()
+    if stopper is not None:
+        stopper.restore_best()
+        run.best_score = stopper.best_score
     for module in modules:
         module.eval()
+    return run
 
-    history = {
-        "epoch": list(range(1, max_epochs + 1)),
-        "loss": epoch_loss.cpu().tolist(),
-        "temperature": epoch_temperature.cpu().tolist(),
-        "lr": epoch_lr,
-        "time": epoch_time,
-    }
-    return history, step
+
+def _set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def new_history(validation):
+    keys = ["epoch", "loss", "temperature", "lr", "time"]
+    return {key: [] for key in keys + (["val_score"] if validation else [])}
+
+
+def _record(history, epoch, mean_loss, loss_fn, next_lr, start):
+    history["epoch"].append(epoch + 1)
+    history["loss"].append(float(mean_loss))
+    history["temperature"].append(float(loss_fn.temperature))
+    history["lr"].append(next_lr)
+    history["time"].append(time.perf_counter() - start)
+
+
+@dataclass
+class TrainResult:
+    """What a call to :func:`train` reached (also what a checkpoint holds)."""
+
+    history: dict
+    n_steps: int = 0
+    interrupted: bool = False
+    finished: bool = False  # early stopping triggered
+    best_score: float | None = None
+
+
+class _StopOnInterrupt:
+    """Turn the first Ctrl-C during training into a request to stop after
+    the current step; a second Ctrl-C raises KeyboardInterrupt at once (the
+    loop still stops cleanly).  Only in the main thread, and only when
+    SIGINT has Python's default handler (a user's own handler is left alone).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class DivergenceGuard:
+    """Notice NaN/inf in the loss or the weights once per epoch and keep the
+    last finite weights to fall back on.
+
+    The step loop only sums losses on the device; a non-finite gradient
+    turns the weights non-finite through AdamW, so checking the epoch's loss
+    sum and the weights at the end of the epoch catches both with one host
+    sync.
+    """
+
+    def __init__(self, modules):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.good = [p.detach().clone() for p in self.params]
+        self._reason = None
+
+    def check(self, mean_loss):
+        with torch.no_grad():
+            flags = torch.stack(
+                [torch.isfinite(mean_loss)]
+                + [torch.isfinite(p).all() for p in self.params]
+            ).cpu()
+        if bool(flags.all()):
+            return True
+        self._reason = (
+            "the loss became NaN or infinite"
+            if not bool(flags[0])
+            else "the weights became NaN or infinite (a non-finite gradient)"
+        )
+        return False
+
+    @torch.no_grad()
+    def snapshot(self):
+        torch._foreach_copy_(self.good, [p.detach() for p in self.params])
+
+    @torch.no_grad()
+    def restore(self):
+        torch._foreach_copy_([p.data for p in self.params], self.good)
+
+    def message(self, epoch, first_step, last_step, learning_rate, loss_fn):
+        return (
+            f"Training diverged: {self._reason} during epoch {epoch + 1} (optimiser "
+            f"steps {first_step + 1}-{last_step}).  The weights from before that epoch "
+            f"were restored and the estimator holds them.  Try a "
+            f"lower learning_rate (it was {learning_rate:g}), a higher temperature "
+            f"(it was {float(loss_fn.temperature):.4g} at the last good epoch) or "
+            "standardising the inputs (e.g. sklearn.preprocessing.StandardScaler)."
+        )
+
+
+class EarlyStopping:
+    """scikit-learn MLP style: keep the weights of the best validation score,
+    stop after more than ``n_iter_no_change`` epochs without an improvement
+    of at least ``tol``."""
+
+    def __init__(self, modules, n_iter_no_change, tol):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.best = [p.detach().clone() for p in self.params]
+        self.n_iter_no_change, self.tol = n_iter_no_change, tol
+        self.best_score = -math.inf
+        self.no_improvement = 0
+
+    @torch.no_grad()
+    def update(self, score):
+        self.no_improvement = (
+            self.no_improvement + 1 if score < self.best_score + self.tol else 0
+        )
+        if score > self.best_score:
+            self.best_score = score
+            torch._foreach_copy_(self.best, [p.detach() for p in self.params])
+        return self.no_improvement > self.n_iter_no_change
+
+    @torch.no_grad()
+    def restore_best(self):
+        if self.best_score > -math.inf:
+            torch._foreach_copy_([p.data for p in self.params], self.best)
+
+
+class Validation:
+    """Held-out pairs for early stopping, scored on the training device.
+
+    The score is the estimator's :meth:`score`: mean of recall@1 x->y and
+    y->x, where rows with the same ``groups`` code are one x item (see
+    :func:`skfusemix.metrics.retrieval_report`), computed in chunks with one
+    host sync.
+
+    Parameters
+    ----------
+    Zx, Zy : torch.Tensor of shape (n_val, d_x) and (n_val, d_y)
+        Validation latents on the training device.
+    groups : ndarray of shape (n_val,)
+        Item code of each row.
+    """
+
+    def __init__(self, Zx, Zy, groups):
+        codes, first = _item_codes(None, groups)
+        self.Zx_items = Zx[torch.as_tensor(first, device=Zx.device)]
+        self.Zy = Zy
+        self.codes = torch.as_tensor(codes, device=Zx.device)
+
+    @torch.no_grad()
+    def score(self, adapter_x, adapter_y):
+        training = adapter_x.training
+        adapter_x.eval(), adapter_y.eval()
+        sx = _embed_chunks(adapter_x, self.Zx_items)
+        sy = _embed_chunks(adapter_y, self.Zy)
+        adapter_x.train(training), adapter_y.train(training)
+        return mean_recall_at_1(sx, sy, self.codes)
+
+
+def _embed_chunks(adapter, Z, chunk=8192):
+    return torch.cat(
+        [
+            F.normalize(adapter(Z[i : i + chunk]).float(), dim=-1)
+            for i in range(0, len(Z), chunk)
+        ]
+    )
+
+
+def mean_recall_at_1(sx_items, sy, codes, chunk_elements=2**24):
+    """Mean of recall@1 x->y and y->x on device embeddings, as
+    :func:`skfusemix.metrics.retrieval_report` counts it (ties pessimistic).
+
+    ``sx_items`` holds one row per x item, ``sy`` one row per pair and
+    ``codes[j]`` the item of pair ``j``.
+    """
+    n_items, n = sx_items.shape[0], sy.shape[0]
+    chunk = max(1, chunk_elements // max(n, 1))
+    x2y_hits = torch.zeros((), device=sy.device)
+    y2x_target = torch.zeros(n, device=sy.device)
+    y2x_negative = torch.full((n,), -math.inf, device=sy.device)
+    for start in range(0, n_items, chunk):
+        stop = min(start + chunk, n_items)
+        sim = sx_items[start:stop] @ sy.T
+        positive = (
+            codes[None, :] == torch.arange(start, stop, device=sy.device)[:, None]
+        )
+        best = sim.masked_fill(~positive, -math.inf).amax(dim=1)
+        negative = sim.masked_fill(positive, -math.inf)
+        x2y_hits += (negative.amax(dim=1) < best).sum()
+        y2x_target += sim.masked_fill(~positive, 0.0).sum(dim=0)
+        y2x_negative = torch.maximum(y2x_negative, negative.amax(dim=0))
+    y2x_hits = (y2x_negative < y2x_target).sum()
+    x2y, y2x = torch.stack([x2y_hits.long(), y2x_hits.long()]).tolist()
+    return 0.5 * (x2y / n_items + y2x / n)
 
 
 class _Progress:

@@ -1,20 +1,28 @@
 """FuseMixAligner: the scikit-learn face of FuseMix training."""
 
 import copy
+import json
 import numbers
+import os
 import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._training import train
+from ._checkpoint import Checkpoint, data_digest, weights_digest
+from ._memory import check_fit_memory
+from ._persistence import load_aligner, save_aligner
+from ._training import Validation, train
 from .base import AlignerMixin
+from .exceptions import FitInterruptedWarning, TrainingDivergedError
 from .losses import SymmetricInfoNCE
+from .metrics import _row_groups
 from .nn import Adapter
 
 __all__ = ["FuseMixAligner"]
@@ -91,6 +99,86 @@ def _as_device_tensor(Z, device):
     if isinstance(Z, torch.Tensor):
         return Z.to(device=device, dtype=torch.float32, copy=True)
     return torch.tensor(np.asarray(Z), dtype=torch.float32, device=device)
+
+
+def _take(Z, rows):
+    if isinstance(Z, torch.Tensor):
+        return Z[torch.as_tensor(rows, device=Z.device)]
+    return Z[rows]
+
+
+def _concat_histories(old, new, n_old):
+    """Warm start: append this fit's epochs to the previous history,
+    numbering them on; a key only one side has is padded with NaN."""
+    out = {}
+    for key in list(old) + [k for k in new if k not in old]:
+        before = list(old.get(key, [float("nan")] * n_old))
+        after = list(new.get(key, [float("nan")] * len(new["epoch"])))
+        if key == "epoch":
+            after = [n_old + e for e in after]
+        out[key] = before + after
+    return out
+
+
+#: Largest absolute input value accepted, and the one that draws a warning.
+_OVERFLOW_SCALE, _LARGE_SCALE = 1e18, 1e4
+#: Ratio of the widest to the narrowest per-feature range that draws a warning.
+_RANGE_RATIO = 1e6
+
+
+def check_input_scale(Z, name, chunk_rows=65536):
+    """Refuse latents whose scale overflows float32 training, and warn about
+    scales that train badly (huge values, wildly different feature ranges,
+    all features constant).  One pass over ``Z`` in row chunks, no copy of
+    the whole matrix."""
+    lo, hi = _chunked_aminmax(Z, chunk_rows)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    max_abs = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    if max_abs >= _OVERFLOW_SCALE:
+        raise ValueError(
+            f"{name} holds values up to {max_abs:.3g} in absolute value: training in "
+            "float32 overflows at this scale.  Standardise the latents first (e.g. "
+            "sklearn.preprocessing.StandardScaler)."
+        )
+    ranges = hi - lo
+    advice = (
+        "  Standardising the latents (e.g. sklearn.preprocessing.StandardScaler) "
+        "usually helps."
+    )
+    if not np.any(ranges > 0):
+        warnings.warn(
+            f"Every feature of {name} is constant: the adapters cannot tell its rows "
+            "apart.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif max_abs > _LARGE_SCALE:
+        warnings.warn(
+            f"{name} holds values up to {max_abs:.3g} in absolute value; the residual "
+            "blocks of the adapters work best on inputs of order 1." + advice,
+            UserWarning,
+            stacklevel=3,
+        )
+    elif ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
+        warnings.warn(
+            f"The features of {name} have ranges from {ranges[ranges > 0].min():.3g} "
+            f"to {ranges.max():.3g}: the narrow ones will barely be seen." + advice,
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _chunked_aminmax(Z, chunk_rows):
+    lo = hi = None
+    for start in range(0, Z.shape[0], chunk_rows):
+        chunk = Z[start : start + chunk_rows]
+        if isinstance(chunk, torch.Tensor):
+            c_lo, c_hi = (t.cpu().numpy() for t in torch.aminmax(chunk.double(), dim=0))
+        else:
+            c_lo, c_hi = chunk.min(axis=0), chunk.max(axis=0)
+        lo = c_lo if lo is None else np.minimum(lo, c_lo)
+        hi = c_hi if hi is None else np.maximum(hi, c_hi)
+    return lo, hi
 
 
 class FuseMixAligner(AlignerMixin, BaseEstimator):
@@ -241,6 +329,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "y_transformer": [None, HasMethods(["fit", "transform"])],
+        "warm_start": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "checkpoint_dir": [None, str, os.PathLike],
+        "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_memory": [None, Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -262,6 +358,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         y_transformer=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        max_memory=None,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -279,6 +383,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.y_transformer = y_transformer
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.max_memory = max_memory
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -304,6 +416,17 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         -------
         self : FuseMixAligner
             The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When the loss or the weights became NaN or infinite; the
+            estimator then holds the last finite weights (see
+            :class:`~skfusemix.exceptions.TrainingDivergedError`).
+        ValueError
+            For bad input, inputs of overflowing scale, or a fit that needs
+            more device memory than is available (with a batch size that
+            fits).
         """
         n_layers_x, n_layers_y = self._check_n_layers()
         device = resolve_device(self.device)
@@ -312,13 +435,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is "
                 "None: y is the paired modality, an array of shape (n_samples, n_features_y)."
             )
-        X = self._check_X(X, reset=True)
+        warm = self.warm_start and hasattr(self, "adapter_x_")
+        X = self._check_X(X, reset=not warm)
         if self.y_transformer is not None:
             self.y_transformer_ = clone(self.y_transformer).fit(y)
             y = self.y_transformer_.transform(y)
         elif hasattr(self, "y_transformer_"):
             del self.y_transformer_
-        y = self._check_y(y, reset=True)
+        y = self._check_y(y, reset=not warm)
         if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"X and y must pair row by row, but X has {X.shape[0]} rows and y has "
@@ -330,11 +454,29 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 f"Found 1 sample (n_samples={n}), but {type(self).__name__} needs at least "
                 "2 pairs: contrastive learning needs negatives."
             )
-        self.batch_size_ = self._effective_batch_size(n)
-
+        check_input_scale(X, "X")
+        check_input_scale(y, "y")
+        if warm:
+            self._check_warm_start(n_layers_x, n_layers_y)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        train_idx, val_idx = self._validation_split(X, seed)
+        n_train = n if train_idx is None else len(train_idx)
+        batch_size = self._effective_batch_size(n_train)
+        check_fit_memory(
+            device,
+            available=self.max_memory,
+            n_samples=n,
+            n_features=X.shape[1],
+            n_features_y=y.shape[1],
+            n_components=self.n_components,
+            n_layers=(n_layers_x, n_layers_y),
+            expansion=self.expansion,
+            batch_size=batch_size,
+            mixing=self.alpha > 0,
+        )
+
         cuda_devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
             if device.type == "cuda"
@@ -342,37 +484,179 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            kwargs = {"expansion": self.expansion, "dropout": self.dropout}
-            adapter_x = Adapter(X.shape[1], self.n_components, n_layers_x, **kwargs).to(
-                device
+            adapter_x, adapter_y, loss_fn = self._initial_modules(
+                warm, X.shape[1], y.shape[1], n_layers_x, n_layers_y, device
             )
-            adapter_y = Adapter(y.shape[1], self.n_components, n_layers_y, **kwargs).to(
-                device
-            )
-            loss_fn = SymmetricInfoNCE(self.temperature, self.learn_temperature).to(
-                device
-            )
+            checkpoint = None
+            if self.checkpoint_dir is not None:
+                checkpoint = Checkpoint(
+                    self.checkpoint_dir,
+                    self.checkpoint_every,
+                    self._fit_identity(
+                        X, y, seed, device, (adapter_x, adapter_y, loss_fn)
+                    ),
+                )
+            validation = None
+            if val_idx is not None:
+                validation = Validation(
+                    _as_device_tensor(_take(X, val_idx), device),
+                    _as_device_tensor(_take(y, val_idx), device),
+                    _row_groups(_take(X, val_idx)),
+                )
+                X, y = _take(X, train_idx), _take(y, train_idx)
             Zx, Zy = _as_device_tensor(X, device), _as_device_tensor(y, device)
-            self.history_, self.t_ = train(
-                adapter_x,
-                adapter_y,
-                loss_fn,
-                Zx,
-                Zy,
-                batch_size=self.batch_size_,
-                max_epochs=self.max_epochs,
-                learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay,
-                warmup_steps=self.warmup_steps,
-                alpha=self.alpha,
-                seed=seed,
-                verbose=self.verbose,
+            del X, y
+            self.batch_size_ = batch_size
+            try:
+                result = train(
+                    adapter_x,
+                    adapter_y,
+                    loss_fn,
+                    Zx,
+                    Zy,
+                    batch_size=batch_size,
+                    max_epochs=self.max_epochs,
+                    learning_rate=self.learning_rate,
+                    weight_decay=self.weight_decay,
+                    warmup_steps=self.warmup_steps,
+                    alpha=self.alpha,
+                    seed=seed,
+                    verbose=self.verbose,
+                    validation=validation,
+                    n_iter_no_change=self.n_iter_no_change,
+                    tol=self.tol,
+                    checkpoint=checkpoint,
+                )
+            except TrainingDivergedError as exc:
+                for module in (adapter_x, adapter_y, loss_fn):
+                    module.eval()
+                self._set_fitted(
+                    adapter_x, adapter_y, loss_fn, exc.result, device, warm
+                )
+                raise
+        self._set_fitted(adapter_x, adapter_y, loss_fn, result, device, warm)
+        if result.interrupted:
+            warnings.warn(
+                f"Training was interrupted (Ctrl-C) after {result.n_steps} steps, in "
+                f"epoch {len(result.history['epoch'])} of {self.max_epochs}; the "
+                "estimator holds the weights reached (the best validation weights with "
+                "early_stopping).",
+                FitInterruptedWarning,
+                stacklevel=2,
             )
-        self.adapter_x_, self.adapter_y_ = adapter_x, adapter_y
-        self.temperature_ = float(loss_fn.temperature)
-        self.n_iter_ = self.max_epochs
-        self.device_ = device
         return self
+
+    def _initial_modules(self, warm, d_x, d_y, n_layers_x, n_layers_y, device):
+        """Fresh adapters and loss, or (warm start) copies of the fitted ones
+        with the current dropout and learn_temperature."""
+        if warm:
+            adapter_x = copy.deepcopy(self.adapter_x_).to(device)
+            adapter_y = copy.deepcopy(self.adapter_y_).to(device)
+            loss_fn = copy.deepcopy(self.loss_).to(device)
+            for module in (*adapter_x.modules(), *adapter_y.modules()):
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = self.dropout
+            loss_fn.log_temperature.requires_grad_(self.learn_temperature)
+            return adapter_x, adapter_y, loss_fn
+        kwargs = {"expansion": self.expansion, "dropout": self.dropout}
+        adapter_x = Adapter(d_x, self.n_components, n_layers_x, **kwargs).to(device)
+        adapter_y = Adapter(d_y, self.n_components, n_layers_y, **kwargs).to(device)
+        loss_fn = SymmetricInfoNCE(self.temperature, self.learn_temperature).to(device)
+        return adapter_x, adapter_y, loss_fn
+
+    def _check_warm_start(self, n_layers_x, n_layers_y):
+        for name, adapter, n_layers in (
+            ("x", self.adapter_x_, n_layers_x),
+            ("y", self.adapter_y_, n_layers_y),
+        ):
+            found = (
+                adapter.proj.out_features,
+                len(adapter.blocks),
+                adapter.blocks[0].fc1.out_features // adapter.blocks[0].fc1.in_features
+                if len(adapter.blocks)
+                else self.expansion,
+            )
+            wanted = (self.n_components, n_layers, self.expansion)
+            if found != wanted:
+                raise ValueError(
+                    f"warm_start=True cannot continue: the fitted adapter h_{name} has "
+                    f"(n_components, n_layers, expansion)={found} but the parameters "
+                    f"ask for {wanted}.  Set warm_start=False to train from scratch."
+                )
+
+    def _validation_split(self, X, seed):
+        """Train and validation row indices for early stopping; groups of
+        identical X rows (one item, several captions) stay on one side."""
+        if not self.early_stopping:
+            return None, None
+        groups = _row_groups(X)
+        n_groups = int(groups.max()) + 1
+        if n_groups < 4:
+            raise ValueError(
+                f"early_stopping=True needs at least 4 distinct X items to hold some out "
+                f"for validation; found {n_groups}."
+            )
+        splitter = GroupShuffleSplit(
+            n_splits=1, test_size=self.validation_fraction, random_state=seed
+        )
+        try:
+            train_idx, val_idx = next(splitter.split(X, groups=groups))
+        except ValueError as exc:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} cannot split "
+                f"{n_groups} items into a training and a validation set: {exc}"
+            ) from None
+        if len(val_idx) < 2 or len(train_idx) < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves "
+                f"{len(train_idx)} training and {len(val_idx)} validation pairs; both "
+                "need at least 2."
+            )
+        return np.sort(train_idx), np.sort(val_idx)
+
+    def _fit_identity(self, X, y, seed, device, modules):
+        """What must match for a checkpoint to be resumed by this fit."""
+        ignored = {
+            "verbose",
+            "checkpoint_dir",
+            "checkpoint_every",
+            "max_memory",
+            "device",
+        }
+        params = {
+            k: (type(v).__name__ if k == "y_transformer" and v is not None else v)
+            for k, v in self.get_params(deep=False).items()
+            if k not in ignored and k != "random_state"
+        }
+        params["n_layers"] = list(self._check_n_layers())
+        return {
+            "params": json.loads(json.dumps(params, default=str)),
+            "seed": seed,
+            "device": device.type,
+            "data": data_digest(X, y),
+            "initial_weights": weights_digest(modules),
+        }
+
+    def _set_fitted(self, adapter_x, adapter_y, loss_fn, result, device, warm):
+        history = result.history
+        if warm and hasattr(self, "history_"):
+            history = _concat_histories(
+                self.history_, history, len(self.history_["epoch"])
+            )
+            self.t_ += result.n_steps
+        else:
+            self.t_ = result.n_steps
+        self.adapter_x_, self.adapter_y_, self.loss_ = adapter_x, adapter_y, loss_fn
+        self.temperature_ = float(loss_fn.temperature)
+        self.history_ = history
+        self.n_iter_ = len(history["epoch"])
+        self.device_ = device
+        if "val_score" in result.history:
+            self.validation_scores_ = list(result.history["val_score"])
+            self.best_validation_score_ = result.best_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _check_n_layers(self):
         n_layers = self.n_layers
@@ -506,10 +790,96 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         except ValueError:
             return torch.device("cpu")
 
+    # -------------------------------------------------------- persistence
+    def save(self, path, *, encoders=None):
+        """Save the fitted aligner without pickle: a directory of safetensors
+        weights and a JSON configuration.
+
+        The directory holds ``model.safetensors`` (adapter weights and the
+        learned temperature) and ``config.json`` (parameters, fitted
+        attributes, the skfusemix and format versions, the encoders when
+        given, and a checksum of the weights).  Reload it with
+        :meth:`load`, which never executes code from the files.  Prefer this
+        over pickle to share or archive a model; pickle/joblib stay right for
+        scikit-learn workflows (a :class:`~sklearn.pipeline.Pipeline` or a
+        grid search saved whole) between trusted parties.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory to write (created when missing; the two files are
+            replaced atomically).
+        encoders : dict, default=None
+            Identities of the encoders that made the latents, under ``"x"``
+            and/or ``"y"``: an encoder of :mod:`skfusemix.encoders`, the
+            metadata dict of :func:`~skfusemix.encoders.read_latent_metadata`,
+            or a string.  Stored in ``config.json`` and exposed as
+            ``encoders_`` after :meth:`load`.
+
+        Returns
+        -------
+        path : str or path-like
+            The directory written.
+
+        Notes
+        -----
+        ``y_transformer`` (an object) and a ``RandomState`` ``random_state``
+        are not stored: a warning names them and they load as ``None``; pass
+        them back to :meth:`load`.
+        """
+        check_is_fitted(self)
+        return save_aligner(self, path, encoders=encoders)
+
+    @classmethod
+    def load(cls, path, *, device=None, expected_encoders=None, **params):
+        """Load an aligner written by :meth:`save`.
+
+        Only JSON and safetensors are parsed (no pickle), and strictly: a
+        file with missing, extra or reshaped tensors, a configuration that
+        does not match the tensors, or a newer incompatible format version
+        raises a ValueError and nothing is loaded.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory written by :meth:`save`.
+        device : str or torch.device, default=None
+            Where to put the adapters (this also sets the ``device``
+            parameter).  By default the saved ``device``, or CPU when this
+            machine does not have it.
+        expected_encoders : dict, default=None
+            ``{"x": encoder, "y": encoder}`` to check against the encoders
+            recorded at save time; a ValueError names the differences.
+        **params
+            Parameters to set on the loaded estimator, e.g. the
+            ``y_transformer`` that could not be saved.
+
+        Returns
+        -------
+        aligner : FuseMixAligner
+            A fitted aligner.
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile
+        >>> from skfusemix import FuseMixAligner
+        >>> rng = np.random.RandomState(0)
+        >>> Zx, Zy = rng.normal(size=(64, 8)), rng.normal(size=(64, 6))
+        >>> aligner = FuseMixAligner(n_components=4, n_layers=1, batch_size=16,
+        ...                          max_epochs=2, random_state=0).fit(Zx, Zy)
+        >>> path = aligner.save(tempfile.mkdtemp() + "/aligner")
+        >>> loaded = FuseMixAligner.load(path, device="cpu")
+        >>> bool(np.array_equal(loaded.transform(Zx), aligner.transform(Zx)))
+        True
+        """
+        return load_aligner(
+            cls, path, device=device, expected_encoders=expected_encoders, **params
+        )
+
     # ----------------------------------------------------------- pickling
     def __getstate__(self):
         state = super().__getstate__()
-        for name in ("adapter_x_", "adapter_y_"):
+        for name in ("adapter_x_", "adapter_y_", "loss_"):
             module = state.get(name)
             if module is not None and any(
                 p.device.type != "cpu" for p in module.parameters()

@@ -1,0 +1,152 @@
+"""How much device memory a fit needs, checked before training starts."""
+
+import os
+
+import torch
+
+_FLOAT = 4  # bytes: latents, weights and activations are float32
+
+
+def _adapter_params(d, n_components, n_layers, expansion):
+    h = expansion * d
+    block = 2 * d + (d * h + h) + (h * d + d)  # LayerNorm, fc1, fc2
+    return n_layers * block + 2 * d + d * n_components + n_components
+
+
+def _adapter_activations(rows, d, n_components, n_layers, expansion):
+    """Floats autograd keeps for one adapter's forward on ``rows`` rows."""
+    h = expansion * d
+    # per block: LN in/out, fc1 out, GELU out, dropout out (+ its mask), fc2 out
+    block = rows * (3 * d + 3 * h) + rows * h // 4
+    return n_layers * block + rows * (2 * d + 3 * n_components)
+
+
+def estimate_fit_memory(
+    n_samples,
+    n_features,
+    n_features_y,
+    *,
+    n_components,
+    n_layers,
+    expansion,
+    batch_size,
+    mixing=True,
+    n_validation=0,
+):
+    """Bytes of device memory a FuseMix fit needs, by component.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_features_y : int
+        Pairs and the widths of the two latent matrices.
+    n_components, expansion : int
+        As in :class:`~skfusemix.FuseMixAligner`.
+    n_layers : tuple of (int, int)
+        Residual blocks of ``h_x`` and ``h_y``.
+    batch_size : int
+        Pairs per contrastive loss (each step gathers twice as many rows
+        when ``mixing``).
+    mixing : bool, default=True
+        FuseMix on (``alpha > 0``).
+    n_validation : int, default=0
+        Held-out pairs of early stopping (kept on the device as well).
+
+    Returns
+    -------
+    estimate : dict
+        ``latents``, ``parameters`` (weights, gradients, AdamW moments and
+        the two copies kept by the divergence guard and early stopping),
+        ``activations`` (both adapters forward and backward on one batch),
+        ``similarity`` (the ``batch_size x batch_size`` logits, their
+        softmaxes and gradients) and ``total``, in bytes.
+
+    Examples
+    --------
+    >>> from skfusemix._memory import estimate_fit_memory
+    >>> est = estimate_fit_memory(10_000, 768, 384, n_components=512,
+    ...                           n_layers=(4, 4), expansion=4, batch_size=4096)
+    >>> round(est["total"] / 2**20)  # MiB
+    2368
+    """
+    widths = ((n_features, n_layers[0]), (n_features_y, n_layers[1]))
+    params = sum(_adapter_params(d, n_components, L, expansion) for d, L in widths)
+    rows = 2 * batch_size if mixing else batch_size
+    gathered = sum(d * (rows + (batch_size if mixing else 0)) for d, _ in widths)
+    forward = sum(
+        _adapter_activations(batch_size, d, n_components, L, expansion)
+        for d, L in widths
+    )
+    widest = max(expansion * d for d, _ in widths)
+    backward = 2 * batch_size * widest  # gradients of the widest layer in flight
+    estimate = {
+        "latents": _FLOAT * n_samples * (n_features + n_features_y),
+        "parameters": _FLOAT * 6 * params,
+        "activations": _FLOAT * (gathered + forward + backward),
+        "similarity": _FLOAT * 6 * batch_size * batch_size,
+    }
+    estimate["total"] = sum(estimate.values())
+    return estimate
+
+
+def available_memory(device):
+    """Bytes free for a fit on ``device``, or None when unknown.
+
+    CUDA: free memory of the device plus what torch's caching allocator
+    holds unused.  CPU: ``MemAvailable`` of ``/proc/meminfo``, else the
+    free physical pages ``os.sysconf`` reports.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(
+            device
+        )
+        return free + cached
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fit_memory(device, available=None, **sizes):
+    """Raise a ValueError with a batch size that fits when the fit described
+    by ``sizes`` (the arguments of :func:`estimate_fit_memory`) needs more
+    than ``available`` bytes (default: :func:`available_memory`)."""
+    if available is None:
+        available = available_memory(device)
+    if available is None:
+        return None
+    estimate = estimate_fit_memory(**sizes)
+    if estimate["total"] <= available:
+        return estimate
+
+    def gib(b):
+        return f"{b / 2**30:.2f} GiB"
+
+    parts = ", ".join(f"{k} {gib(v)}" for k, v in estimate.items() if k != "total")
+    message = (
+        f"This fit needs about {gib(estimate['total'])} of {device} memory ({parts}) "
+        f"but only {gib(available)} is available."
+    )
+    batch = sizes["batch_size"]
+    while (
+        batch > 1
+        and estimate_fit_memory(**dict(sizes, batch_size=batch))["total"] > available
+    ):
+        batch //= 2
+    if estimate_fit_memory(**dict(sizes, batch_size=batch))["total"] <= available:
+        message += f"  Use batch_size={batch} (or smaller), or free memory."
+    else:
+        message += (
+            "  Even batch_size=1 does not fit: the latents alone need "
+            f"{gib(estimate['latents'])}; use fewer pairs, smaller latents or "
+            "another device."
+        )
+    message += "  Set max_memory to override the available amount."
+    raise ValueError(message)

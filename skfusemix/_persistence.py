@@ -1,0 +1,461 @@
+"""Saving and loading fitted aligners without pickle: safetensors + JSON.
+
+A saved :class:`~skfusemix.FuseMixAligner` is a directory::
+
+    model.safetensors   adapter weights and the loss' learned scalars (float32)
+    config.json         parameters, fitted attributes, versions, encoders,
+                        and the SHA-256 of model.safetensors
+
+Loading parses JSON and safetensors only (no pickle, no ``torch.load``), so
+a model file cannot run code.  It is strict: the tensor names and shapes
+must be exactly those the configuration implies, the fitted attributes must
+be well-formed and agree with the tensors, and the format version must be
+one this library reads; anything else is a ``ValueError`` before the
+estimator is built, never a partial load.
+
+The same atomic safetensors writer and strict reader serve the training
+checkpoints (:mod:`skfusemix._checkpoint`).
+"""
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import warnings
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+__all__ = ["load_aligner", "save_aligner"]
+
+FORMAT = "skfusemix.FuseMixAligner"
+#: Bump when a file written by this version cannot be read by older code.
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+_FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
+
+
+# ------------------------------------------------------------ safe file IO
+def _atomic_replace(path, write):
+    """Write ``path`` through ``write(tmp_path)`` then ``os.replace``: readers
+    see the old file or the new one, never half of one."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, obj):
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
+
+    _atomic_replace(path, write)
+
+
+def read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No {what} at {os.fspath(path)!r}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{os.fspath(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{os.fspath(path)!r} must hold a JSON object.")
+    return obj
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Atomically save a dict of tensors (moved to CPU, made contiguous)
+    with string ``metadata`` in the header."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _atomic_replace(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def read_safetensors(path):
+    """Tensors (on CPU) and header metadata of a safetensors file; a
+    ``ValueError`` for anything that is not one."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file: {path!r}.")
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as exc:  # the Rust parser's SafetensorError, OSError, ...
+        raise ValueError(f"{path!r} is not a valid safetensors file: {exc}") from None
+    return tensors, metadata
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------- module <-> tensors
+def module_tensors(modules):
+    """``{"adapter_x.blocks.0.fc1.weight": ..., "loss.log_temperature": ...}``
+    for ``modules = {"adapter_x": ..., "adapter_y": ..., "loss": ...}``."""
+    return {
+        f"{prefix}.{name}": value
+        for prefix, module in modules.items()
+        for name, value in module.state_dict().items()
+    }
+
+
+def load_module_tensors(modules, tensors, source):
+    """Strictly copy ``tensors`` into ``modules`` (see :func:`module_tensors`).
+
+    Every expected name must be present with its exact shape and a floating
+    dtype, nothing else may be, and values must be finite; otherwise a
+    ValueError names the problems and no module is touched.
+    """
+    expected = {k: v for k, v in module_tensors(modules).items()}
+    problems = []
+    missing = sorted(set(expected) - set(tensors))
+    unknown = sorted(set(tensors) - set(expected))
+    if missing:
+        problems.append(f"missing tensors {_names(missing)}")
+    if unknown:
+        problems.append(f"unknown tensors {_names(unknown)}")
+    for key in sorted(set(expected) & set(tensors)):
+        got, want = tensors[key], expected[key]
+        if tuple(got.shape) != tuple(want.shape):
+            problems.append(
+                f"{key} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+            )
+        elif not got.dtype.is_floating_point:
+            problems.append(f"{key} has dtype {got.dtype}, expected a float")
+        elif not bool(torch.isfinite(got).all()):
+            problems.append(f"{key} holds NaN or infinite values")
+    if problems:
+        raise ValueError(
+            f"{source} does not match the model its configuration describes: "
+            + "; ".join(problems)
+            + "."
+        )
+    for prefix, module in modules.items():
+        state = {
+            name: tensors[f"{prefix}.{name}"] for name in module.state_dict().keys()
+        }
+        module.load_state_dict(state, strict=True)
+
+
+def _names(keys, limit=5):
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+# ------------------------------------------------------------- the aligner
+def _json_param(name, value):
+    """A JSON value for a constructor parameter, or raise TypeError."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, tuple | list) and all(
+        isinstance(v, numbers.Integral) for v in value
+    ):
+        return [int(v) for v in value]
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(type(value).__name__)
+
+
+def _encoder_identity(name, encoder):
+    from .encoders import latent_metadata
+
+    if isinstance(encoder, str):
+        return {"encoder": encoder}
+    if isinstance(encoder, dict):  # e.g. read_latent_metadata(path)
+        keep = ("encoder", "model", "params", "shape", "dtype", "skfusemix_version")
+        identity = {k: encoder[k] for k in keep if k in encoder}
+        if "encoder" not in identity:
+            raise ValueError(
+                f"encoders[{name!r}] must be an encoder, its name, or the metadata "
+                "dict of skfusemix.encoders.read_latent_metadata (with an 'encoder' key)."
+            )
+        return json.loads(json.dumps(identity))
+    if hasattr(encoder, "get_params"):
+        return json.loads(json.dumps(latent_metadata(encoder)))
+    raise TypeError(
+        f"encoders[{name!r}] must be an encoder, a string or a metadata dict, got "
+        f"{type(encoder).__name__}."
+    )
+
+
+def save_aligner(estimator, path, encoders=None):
+    """Implementation of :meth:`FuseMixAligner.save`."""
+    from . import __version__
+
+    params, skipped = {}, {}
+    for name, value in estimator.get_params(deep=False).items():
+        try:
+            params[name] = _json_param(name, value)
+        except TypeError:
+            params[name] = None
+            skipped[name] = type(value).__name__
+    if skipped:
+        warnings.warn(
+            "These parameters cannot be stored as JSON and are saved as None: "
+            + ", ".join(f"{k} ({v})" for k, v in skipped.items())
+            + ".  Pass them to FuseMixAligner.load(..., **params) or set_params "
+            "after loading (a y_transformer is needed to call transform_y on raw "
+            "inputs).",
+            UserWarning,
+            stacklevel=3,
+        )
+    fitted = {name: int(getattr(estimator, name)) for name in _FITTED_INTS}
+    fitted["temperature_"] = float(estimator.temperature_)
+    fitted["history_"] = {
+        k: [float(v) for v in values] for k, values in estimator.history_.items()
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(v) for v in estimator.feature_names_in_]
+    if getattr(estimator, "validation_scores_", None) is not None:
+        fitted["validation_scores_"] = [float(v) for v in estimator.validation_scores_]
+        fitted["best_validation_score_"] = float(estimator.best_validation_score_)
+
+    identities = {}
+    for side, encoder in (encoders or {}).items():
+        if side not in ("x", "y"):
+            raise ValueError(f"encoders keys must be 'x' and/or 'y', got {side!r}.")
+        identities[side] = _encoder_identity(side, encoder)
+        width = {"x": fitted["n_features_in_"], "y": fitted["n_features_y_in_"]}[side]
+        shape = identities[side].get("shape")
+        if isinstance(shape, list) and len(shape) == 2 and shape[1] != width:
+            raise ValueError(
+                f"encoders[{side!r}] made latents of width {shape[1]}, but the aligner "
+                f"was fitted on {width} features of modality {side}."
+            )
+
+    os.makedirs(path, exist_ok=True)
+    weights = os.path.join(path, WEIGHTS_FILE)
+    write_safetensors(weights, module_tensors(_modules(estimator)))
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skfusemix_version": __version__,
+        "torch_version": torch.__version__,
+        "params": params,
+        "unsaved_params": skipped,
+        "fitted": fitted,
+        "encoders": identities,
+        "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(weights)},
+    }
+    write_json(os.path.join(path, CONFIG_FILE), config)
+    return path
+
+
+def _modules(estimator):
+    return {
+        "adapter_x": estimator.adapter_x_,
+        "adapter_y": estimator.adapter_y_,
+        "loss": estimator.loss_,
+    }
+
+
+def _fitted_attributes(fitted, config_path):
+    """Validate the ``fitted`` section of config.json."""
+
+    def bad(message):
+        return ValueError(f"{config_path!r}: {message}")
+
+    if not isinstance(fitted, dict):
+        raise bad("'fitted' must be an object.")
+    out = {}
+    for name in _FITTED_INTS:
+        value = fitted.get(name)
+        low = 1 if name in ("n_features_in_", "n_features_y_in_", "batch_size_") else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise bad(
+                f"fitted attribute {name} must be an integer >= {low}, got {value!r}."
+            )
+        out[name] = value
+    temperature = fitted.get("temperature_")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise bad(f"temperature_ must be a positive number, got {temperature!r}.")
+    out["temperature_"] = float(temperature)
+    history = fitted.get("history_")
+    if not isinstance(history, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, int | float) for x in v)
+        for v in history.values()
+    ):
+        raise bad("history_ must map names to lists of numbers.")
+    if len({len(v) for v in history.values()}) > 1:
+        raise bad("history_ lists must all have the same length.")
+    history = dict(history)
+    if "epoch" in history:
+        history["epoch"] = [int(v) for v in history["epoch"]]
+    out["history_"] = history
+    names = fitted.get("feature_names_in_")
+    if names is not None:
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(v, str) for v in names)
+            or len(names) != out["n_features_in_"]
+        ):
+            raise bad("feature_names_in_ must be a list of n_features_in_ strings.")
+        out["feature_names_in_"] = np.asarray(names, dtype=object)
+    scores = fitted.get("validation_scores_")
+    if scores is not None:
+        best = fitted.get("best_validation_score_")
+        if (
+            not isinstance(scores, list)
+            or not all(isinstance(v, int | float) for v in scores)
+            or not isinstance(best, int | float)
+        ):
+            raise bad("validation_scores_ must be a list of numbers with a best score.")
+        out["validation_scores_"] = [float(v) for v in scores]
+        out["best_validation_score_"] = float(best)
+    else:
+        out["validation_scores_"] = None
+        out["best_validation_score_"] = None
+    return out
+
+
+def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
+    """Implementation of :meth:`FuseMixAligner.load`."""
+    from .aligner import resolve_device
+    from .encoders._memmap import _differences
+
+    config_path = os.path.join(path, CONFIG_FILE)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"{os.fspath(path)!r} is not a directory written by FuseMixAligner.save."
+        )
+    config = read_json(config_path, "config.json (not a saved FuseMixAligner?)")
+    if config.get("format") != FORMAT:
+        raise ValueError(
+            f"{config_path!r} does not describe a saved {cls.__name__} "
+            f"(format {config.get('format')!r})."
+        )
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{config_path!r}: invalid format_version {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)!r} was written in format version {version} by skfusemix "
+            f"{config.get('skfusemix_version')}; this skfusemix reads format versions up "
+            f"to {FORMAT_VERSION}.  Upgrade skfusemix to load it."
+        )
+
+    saved = config.get("params")
+    if not isinstance(saved, dict):
+        raise ValueError(f"{config_path!r}: 'params' must be an object.")
+    valid = set(cls().get_params(deep=False))
+    unknown = sorted(set(saved) - valid)
+    if unknown:
+        raise ValueError(
+            f"{config_path!r} has unknown parameters {unknown}; it was written by a "
+            "different skfusemix version or edited."
+        )
+    if set(params) - valid:
+        raise TypeError(
+            f"Unknown parameters for {cls.__name__}: {sorted(set(params) - valid)}."
+        )
+    saved = dict(saved, **params)
+    if isinstance(saved.get("n_layers"), list):
+        saved["n_layers"] = tuple(saved["n_layers"])
+    if device is not None:
+        saved["device"] = device
+    estimator = cls(**saved)
+    estimator._validate_params()  # InvalidParameterError (a ValueError) on edits
+    n_layers_x, n_layers_y = estimator._check_n_layers()
+    fitted = _fitted_attributes(config.get("fitted"), config_path)
+
+    if expected_encoders:
+        stored = config.get("encoders") or {}
+        for side, encoder in expected_encoders.items():
+            want = _encoder_identity(side, encoder)
+            if side not in stored:
+                raise ValueError(
+                    f"{os.fspath(path)!r} records no encoder for modality {side!r}."
+                )
+            diffs = _differences(
+                {k: want[k] for k in ("encoder", "model", "params") if k in want},
+                {
+                    k: stored[side].get(k)
+                    for k in ("encoder", "model", "params")
+                    if k in want
+                },
+            )
+            if diffs:
+                raise ValueError(
+                    f"{os.fspath(path)!r} was fitted on latents of a different "
+                    f"modality-{side} encoder: " + "; ".join(diffs)
+                )
+
+    weights_info = config.get("weights")
+    if not isinstance(weights_info, dict) or weights_info.get("file") != WEIGHTS_FILE:
+        raise ValueError(f"{config_path!r}: 'weights' must name {WEIGHTS_FILE!r}.")
+    weights_path = os.path.join(path, WEIGHTS_FILE)
+    tensors, _ = read_safetensors(weights_path)
+
+    from .losses import SymmetricInfoNCE
+    from .nn import Adapter
+
+    kwargs = {"expansion": estimator.expansion, "dropout": estimator.dropout}
+    with torch.random.fork_rng(devices=[]):  # building modules draws random inits
+        modules = {
+            "adapter_x": Adapter(
+                fitted["n_features_in_"], estimator.n_components, n_layers_x, **kwargs
+            ),
+            "adapter_y": Adapter(
+                fitted["n_features_y_in_"], estimator.n_components, n_layers_y, **kwargs
+            ),
+            "loss": SymmetricInfoNCE(
+                fitted["temperature_"], estimator.learn_temperature
+            ),
+        }
+    load_module_tensors(modules, tensors, repr(weights_path))
+    temperature = float(modules["loss"].temperature)
+    if not math.isclose(temperature, fitted["temperature_"], rel_tol=1e-5):
+        raise ValueError(
+            f"{config_path!r} says temperature_={fitted['temperature_']!r} but the "
+            f"tensors hold {temperature!r}: the files do not belong together."
+        )
+    if sha256_file(weights_path) != weights_info.get("sha256"):
+        raise ValueError(
+            f"{weights_path!r} is not the file {CONFIG_FILE} was saved with (its "
+            "SHA-256 differs): the weights were modified or come from another model."
+        )
+
+    # An explicit device must exist; the saved one falls back to CPU (a model
+    # trained on CUDA loads on a laptop).
+    target = (
+        resolve_device(device) if device is not None else estimator._inference_device()
+    )
+    for module in modules.values():
+        module.to(target).eval()
+    estimator.adapter_x_ = modules["adapter_x"]
+    estimator.adapter_y_ = modules["adapter_y"]
+    estimator.loss_ = modules["loss"]
+    for name, value in fitted.items():
+        setattr(estimator, name, value)
+    estimator.device_ = target
+    if config.get("encoders"):
+        estimator.encoders_ = config["encoders"]
+    return estimator
