@@ -38,7 +38,9 @@ def test_too_little_memory_fails_early_with_a_batch_size_that_fits():
         check_fit_memory(torch.device("cpu"), available=need // 3, **SIZES)
     suggested = int(re.search(r"Use batch_size=(\d+)", str(info.value)).group(1))
     assert 1 <= suggested < 512
-    assert estimate_fit_memory(**dict(SIZES, batch_size=suggested))["total"] <= need // 3
+    assert (
+        estimate_fit_memory(**dict(SIZES, batch_size=suggested))["total"] <= need // 3
+    )
     with pytest.raises(ValueError, match="latents alone"):
         check_fit_memory(torch.device("cpu"), available=1000, **SIZES)
 

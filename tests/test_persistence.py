@@ -201,7 +201,9 @@ def test_encoder_identities_are_recorded_and_checked(fitted, tmp_path):
     aligner, Zx, Zy = fitted
     encoder_x = TorchEncoder(torch.nn.Linear(5, 24), pooling=None)
     latents = tmp_path / "zy.npy"
-    encode_to_npy(TorchEncoder(torch.nn.Linear(3, 16), pooling=None), np.ones((4, 3)), latents)
+    encode_to_npy(
+        TorchEncoder(torch.nn.Linear(3, 16), pooling=None), np.ones((4, 3)), latents
+    )
     path = aligner.save(
         tmp_path / "m", encoders={"x": encoder_x, "y": read_latent_metadata(latents)}
     )

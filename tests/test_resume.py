@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import warnings
 
@@ -48,8 +47,9 @@ def _same_weights(a, b):
 class _StepCounter:
     """Count optimiser steps through the fusemix call; optionally raise."""
 
-    def __init__(self, monkeypatch, fail_at=None, exc=RuntimeError("killed")):
-        self.n, self.fail_at, self.exc = 0, fail_at, exc
+    def __init__(self, monkeypatch, fail_at=None, exc=None):
+        self.n, self.fail_at = 0, fail_at
+        self.exc = RuntimeError("killed") if exc is None else exc
         original = training.fusemix
 
         def counting(*args):
@@ -62,14 +62,18 @@ class _StepCounter:
 
 
 # ----------------------------------------------------------- checkpoints
-def test_killed_fit_resumes_to_the_uninterrupted_result(data, reference, tmp_path, monkeypatch):
+def test_killed_fit_resumes_to_the_uninterrupted_result(
+    data, reference, tmp_path, monkeypatch
+):
     steps_per_epoch = 200 // 64
     counter = _StepCounter(monkeypatch, fail_at=4 * steps_per_epoch + 2)
     with pytest.raises(RuntimeError, match="killed"):
         FuseMixAligner(**TINY, checkpoint_dir=tmp_path, checkpoint_every=2).fit(*data)
     (ckpt,) = os.listdir(tmp_path)
     counter.n, counter.fail_at = 0, None
-    resumed = FuseMixAligner(**TINY, checkpoint_dir=tmp_path, checkpoint_every=2).fit(*data)
+    resumed = FuseMixAligner(**TINY, checkpoint_dir=tmp_path, checkpoint_every=2).fit(
+        *data
+    )
     assert counter.n == 2 * steps_per_epoch  # resumed after epoch 4 of 6
     assert _same_weights(resumed, reference)
     assert resumed.history_["loss"] == reference.history_["loss"]
@@ -157,7 +161,11 @@ def test_sigkilled_subprocess_fit_resumes_to_the_same_result(tmp_path):
     finally:
         proc.wait()
     (name,) = [n for n in os.listdir(tmp_path) if n.endswith(".safetensors")]
-    done = len(json.loads(read_safetensors(tmp_path / name)[1]["skfusemix"])["history"]["epoch"])
+    done = len(
+        json.loads(read_safetensors(tmp_path / name)[1]["skfusemix"])["history"][
+            "epoch"
+        ]
+    )
     assert 1 <= done < 30
     resumed = FuseMixAligner(**kw, checkpoint_dir=tmp_path).fit(*data)
     reference = FuseMixAligner(**kw).fit(*data)
@@ -176,7 +184,10 @@ def test_warm_start_continues_from_the_fitted_state(data, reference):
     # it started from the fitted weights, not from a fresh initialisation
     fresh = FuseMixAligner(**dict(TINY, max_epochs=3)).fit(*data)
     assert not _same_weights(aligner, fresh)
-    assert any(not torch.equal(before[k], v) for k, v in aligner.adapter_x_.state_dict().items())
+    assert any(
+        not torch.equal(before[k], v)
+        for k, v in aligner.adapter_x_.state_dict().items()
+    )
 
 
 def test_warm_start_false_refits_from_scratch(data, reference):
@@ -201,7 +212,9 @@ def test_keyboard_interrupt_inside_the_loop_stops_cleanly(data, monkeypatch):
         aligner.fit(*data)
     assert counter.n == 8
     assert aligner.t_ == 7  # the interrupted step never reached the optimiser
-    assert aligner.n_iter_ == 3 and len(aligner.history_["loss"]) == 3  # 2 full + partial
+    assert (
+        aligner.n_iter_ == 3 and len(aligner.history_["loss"]) == 3
+    )  # 2 full + partial
     Sx = aligner.transform(data[0])
     assert np.isfinite(Sx).all() and 0 <= aligner.score(*data) <= 1
 
@@ -259,7 +272,9 @@ def test_huge_learning_rate_diverges_with_advice_and_keeps_good_weights(data):
     aligner = FuseMixAligner(**dict(TINY, learning_rate=1e12, max_epochs=4))
     with pytest.raises(TrainingDivergedError, match="learning_rate") as info:
         aligner.fit(Zx * 100, Zy)
-    assert isinstance(info.value, FloatingPointError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, FloatingPointError) and isinstance(
+        info.value, ValueError
+    )
     assert "temperature" in str(info.value) and "StandardScaler" in str(info.value)
     assert len(aligner.history_["loss"]) == aligner.n_iter_ < 4
     assert np.isfinite(aligner.history_["loss"]).all()
@@ -288,7 +303,9 @@ def test_nan_loss_mid_fit_restores_the_previous_epoch(data, monkeypatch):
     two_epochs = FuseMixAligner(**TINY).set_params(max_epochs=6)
     # The restored weights are those at the end of epoch 2 of the same fit:
     # reproduce them with a checkpoint-free fit interrupted after epoch 2.
-    counter = _StepCounter(monkeypatch, fail_at=2 * (200 // 64) + 1, exc=KeyboardInterrupt())
+    counter = _StepCounter(
+        monkeypatch, fail_at=2 * (200 // 64) + 1, exc=KeyboardInterrupt()
+    )
     with pytest.warns(FitInterruptedWarning):
         two_epochs.fit(*data)
     assert counter.n == 2 * (200 // 64) + 1
@@ -307,7 +324,9 @@ def test_nan_loss_mid_fit_restores_the_previous_epoch(data, monkeypatch):
 def test_bad_input_scales_warn(data, transform, match):
     Zx, Zy = data
     with pytest.warns(UserWarning, match=match):
-        FuseMixAligner(**dict(TINY, max_epochs=1)).fit(transform(Zx.astype(np.float64)), Zy)
+        FuseMixAligner(**dict(TINY, max_epochs=1)).fit(
+            transform(Zx.astype(np.float64)), Zy
+        )
 
 
 def test_overflowing_input_scale_is_an_error(data):
