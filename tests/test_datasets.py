@@ -189,6 +189,13 @@ def test_load_openmoji(openmoji_cache):
     assert data.groups[j] == data.groups[data.codepoints.index("1F44B")]
     assert data.texts[j] == "waving hand, medium skin tone"
     assert 1800 < data.groups.max() + 1 < 2000
+    # Unicode categories: skin-tone variants inherit their base emoji's.
+    assert len(data.categories) == n
+    assert data.categories[i] == "Smileys & Emotion"
+    assert data.categories[j] == data.categories[data.codepoints.index("1F44B")]
+    assert data.categories[data.codepoints.index("1F34E")] == "Food & Drink"
+    known = [c for c in data.categories if c is not None]
+    assert len(set(known)) == 9 and len(known) > 0.9 * n
     # Composited on white: the corners are white, and the drawings are not
     # (at 8 px a few drawings reach the corner pixel).
     corners = data.images[:, [0, 0, -1, -1], [0, -1, 0, -1]]
