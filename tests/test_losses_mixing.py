@@ -119,12 +119,12 @@ def _record_training(alpha, n=16, batch_size=4, epochs=3):
     Zx = torch.eye(n)
     Zy = 2 * torch.eye(n)  # y row i = 2 * x row i: a mixed pair keeps that relation
     rec_x, rec_y = _Recorder(n), _Recorder(n)
-    history, steps = _training.train(
+    result = _training.train(
         rec_x, rec_y, SymmetricInfoNCE(0.1), Zx, Zy,
         batch_size=batch_size, max_epochs=epochs, learning_rate=1e-3,
         weight_decay=0.0, warmup_steps=0, alpha=alpha, seed=0,
     )  # fmt: skip
-    return rec_x.seen, rec_y.seen, steps
+    return rec_x.seen, rec_y.seen, result.n_steps
 
 
 def test_training_mixes_both_modalities_with_the_same_coefficient():
