@@ -189,7 +189,7 @@ _SMALL_DATA_RECIPE = {
     "dropout": 0.3,
     "alpha": 0.5,
     "batch_size": 256,
-    "max_epochs": 100,
+    "max_epochs": 200,
     "learning_rate": 1e-3,
     "weight_decay": 0.1,
 }

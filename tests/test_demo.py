@@ -57,7 +57,7 @@ def fake_demo(monkeypatch):
 
 def test_run_openmoji_demo_tables_and_figures(fake_demo, tmp_path):
     pytest.importorskip("matplotlib")
-    result = demo.run_openmoji_demo(seed=0, out_dir=tmp_path)
+    result = demo.run_openmoji_demo(seed=0, out_dir=tmp_path, data_home=tmp_path)
     names = [r["method"] for r in result.retrieval]
     assert names == ["FuseMix", "no mixing (alpha=0)", "CCA", "Procrustes", "ASIF",
                      "chance"]  # fmt: skip
@@ -80,9 +80,15 @@ def test_run_openmoji_demo_tables_and_figures(fake_demo, tmp_path):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_run_openmoji_demo_without_figures(fake_demo, tmp_path):
-    result = demo.run_openmoji_demo(seed=1, out_dir=None)
-    assert result.figures == []
+def test_run_openmoji_demo_second_run_reuses_the_fits(fake_demo, tmp_path):
+    first = demo.run_openmoji_demo(seed=1, out_dir=None, data_home=tmp_path)
+    assert first.figures == []
+    assert not any(r.get("cached") for r in first.retrieval)
+    second = demo.run_openmoji_demo(seed=1, out_dir=None, data_home=tmp_path)
+    assert [r["cached"] for r in second.retrieval[:2]] == [True, True]
+    for a, b in zip(first.retrieval, second.retrieval):
+        assert a["x2y_R@1"] == b["x2y_R@1"] and a["y2x_R@5"] == b["y2x_R@5"]
+        assert a["fit s"] == pytest.approx(b["fit s"], rel=0.5) or b["cached"] is False
 
 
 def test_zero_shot_table_is_an_independent_recomputation():
