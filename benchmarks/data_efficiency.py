@@ -63,11 +63,23 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="data_efficiency.png")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--sizes", nargs="+", type=int, default=None,
+                        help="training sizes (default: 100 250 500 1000 and all)")
+    parser.add_argument("--include", nargs="*", default=[],
+                        help="JSON rows of earlier runs to add to the figure (e.g. the "
+                             "'all pairs' rows of small_data_recipe.py --json)")
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = []
+    for path in args.include:
+        rows += json.loads(Path(path).read_text())
     for name in args.data:
         Zx, Zy, groups = load(name)
-        for size in SIZES[name]:
+        for size in args.sizes or SIZES[name]:
             n_fit = int(0.8 * len(Zx)) if size is None else size
             part = retrieval_learning_curve(
                 methods(name, n_fit), Zx, Zy, groups, train_sizes=[size],

@@ -24,6 +24,21 @@ def _print_table(rows, columns):
         )
 
 
+def _print_demo(result, table_columns, zero_shot_columns):
+    print(result.description)
+    print("\nHeld-out cross-modal retrieval (x = image, y = name):")
+    _print_table(result.retrieval, table_columns)
+    if any(r.get("cached") for r in result.retrieval):
+        print("(fits restored from the previous run's checkpoints; 'fit s' is their "
+              "original training time)")
+    n = result.zero_shot_n_test
+    print(f"\nZero-shot classification of the {n} held-out images into the "
+          f"{result.n_classes} Unicode emoji categories, by nearest category name:")
+    _print_table(result.zero_shot, zero_shot_columns)
+    for path in result.figures:
+        print(f"wrote {path}")
+
+
 def _fmt(v):
     if isinstance(v, float):
         return f"{v:.3f}"
@@ -96,10 +111,10 @@ def main(argv=None):
     try:
         if args.synthetic:
             return _synthetic_demo(args)
-        from .demo import TABLE_COLUMNS, run_openmoji_demo
+        from .demo import TABLE_COLUMNS, ZERO_SHOT_COLUMNS, run_openmoji_demo
 
-        rows = run_openmoji_demo(seed=args.seed, verbose=args.verbose)
-        _print_table(rows, TABLE_COLUMNS)
+        result = run_openmoji_demo(seed=args.seed, verbose=args.verbose)
+        _print_demo(result, TABLE_COLUMNS, ZERO_SHOT_COLUMNS)
         return 0
     except (ValueError, TypeError, ImportError, OSError) as exc:
         print(f"skfusemix {args.command}: error: {exc}", file=sys.stderr)

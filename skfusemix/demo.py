@@ -285,7 +285,9 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
     result : :class:`~sklearn.utils.Bunch`
         ``retrieval`` (rows for :data:`TABLE_COLUMNS`), ``zero_shot`` (rows for
         :data:`ZERO_SHOT_COLUMNS`), ``figures`` (paths), ``n_train``,
-        ``n_test``, ``methods`` (the fitted aligners) and ``description``.
+        ``n_test``, ``methods`` (the fitted aligners), ``zero_shot_n_test``
+        (held-out images with a known category), ``n_classes`` and
+        ``description``.
     """
     from sklearn.model_selection import GroupShuffleSplit
     from sklearn.preprocessing import StandardScaler
@@ -333,6 +335,7 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
     )
     return Bunch(retrieval=rows, zero_shot=zero_shot, figures=figures,
                  n_train=len(train), n_test=len(test), methods=methods,
+                 zero_shot_n_test=len(known_te), n_classes=len(class_names),
                  description=description)  # fmt: skip
 
 
