@@ -10,7 +10,6 @@ validation pairs (:class:`EarlyStopping`) and write a checkpoint
 (:mod:`skfusemix._checkpoint`).  Ctrl-C stops after the current step.
 """
 
-import logging
 import math
 import signal
 import threading
@@ -22,12 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._logging import logger, verbose_logger
 from .exceptions import TrainingDivergedError
 from .metrics import _item_codes
 from .mixing import fusemix, sample_lambdas
 from .nn import no_weight_decay
-
-logger = logging.getLogger("skfusemix")
 
 
 def build_optimizer(modules, learning_rate, weight_decay, device):
@@ -468,12 +466,8 @@ class _Progress:
             self.bar = tqdm(
                 total=max_epochs, desc="FuseMix fit", unit="epoch", leave=False
             )
-        elif not logger.handlers and not logging.getLogger().handlers:
-            # verbose=2 asks for lines: show them even if logging is unconfigured.
-            handler = logging.StreamHandler()
-            handler.setFormatter(logging.Formatter("[skfusemix] %(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
+        else:  # verbose=2 asks for lines: show them even if logging is unconfigured
+            verbose_logger(verbose)
 
     def __call__(self, epoch, loss, temperature, pairs_seen):
         loss, temperature = float(loss), float(temperature)

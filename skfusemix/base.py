@@ -19,6 +19,25 @@ class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     and the scikit-learn tags that say ``y`` is a required 2-D target.
 
     Subclasses set ``_n_features_out`` (the shared-space width) when fitted.
+
+    Examples
+    --------
+    A minimal aligner that keeps the first two features of each modality:
+
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skfusemix.base import AlignerMixin
+    >>> class FirstTwo(AlignerMixin, BaseEstimator):
+    ...     def fit(self, X, y):
+    ...         self._n_features_out = 2
+    ...         return self
+    ...     def transform(self, X):
+    ...         S = np.asarray(X)[:, :2]
+    ...         return S / np.linalg.norm(S, axis=1, keepdims=True)
+    ...     transform_y = transform
+    >>> Z = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 5.0]])
+    >>> FirstTwo().fit(Z, Z).score(Z, Z)
+    1.0
     """
 
     def score(self, X, y):

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ._logging import verbose_logger
+
 __all__ = ["get_data_home", "load_mfeat", "load_openmoji", "make_paired_latents"]
 
 _DEMO_HINT = 'pip install "skfusemix[demo]"'
@@ -330,7 +332,9 @@ def load_openmoji(
         images = _render_openmoji(svg_dir, stems, image_size, n_jobs, verbose)
         _save_atomic(cache, images=images, codepoints=np.asarray(stems))
         if verbose:
-            print(f"[load_openmoji] cached the images in {cache}")
+            verbose_logger(verbose).info(
+                "load_openmoji: cached the images in %s", cache
+            )
 
     # Groups: the code points with skin tones (and VS16) removed.
     base = [
@@ -387,8 +391,11 @@ def _load_openmoji_cache(cache, stems, verbose):
         return None  # corrupt or partial file: re-render
     if verbose:
         took = time.perf_counter() - start
-        print(
-            f"[load_openmoji] loaded {len(images)} images from {cache} in {took:.1f} s"
+        verbose_logger(verbose).info(
+            "load_openmoji: loaded %d images from %s in %.1f s",
+            len(images),
+            cache,
+            took,
         )
     return images
 
@@ -408,8 +415,8 @@ def _render_openmoji(svg_dir, stems, size, n_jobs, verbose):
     images = np.concatenate(parts) if parts else np.empty((0, size, size, 3), np.uint8)
     if verbose:
         took = time.perf_counter() - start
-        print(
-            f"[load_openmoji] rendered {len(images)} SVGs at {size}px in {took:.1f} s"
+        verbose_logger(verbose).info(
+            "load_openmoji: rendered %d SVGs at %dpx in %.1f s", len(images), size, took
         )
     return images
 

@@ -81,13 +81,54 @@ class Adapter(nn.Module):
 
 
 def no_weight_decay(name, param):
-    """True for parameters AdamW must not decay: biases, norms, scalars."""
+    """True for parameters AdamW must not decay: biases, norms, scalars.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, as in ``module.named_parameters()``.
+    param : torch.Tensor
+        The parameter.
+
+    Returns
+    -------
+    exempt : bool
+        True for biases and for parameters of fewer than two dimensions
+        (LayerNorm weights, the temperature).
+
+    Examples
+    --------
+    >>> from skfusemix.nn import Adapter, no_weight_decay
+    >>> adapter = Adapter(8, 4, n_layers=1)
+    >>> sorted({no_weight_decay(n, p) for n, p in adapter.named_parameters()})
+    [False, True]
+    >>> [n for n, p in adapter.named_parameters() if not no_weight_decay(n, p)][:2]
+    ['blocks.0.fc1.weight', 'blocks.0.fc2.weight']
+    """
     return param.ndim < 2 or name.endswith(".bias")
 
 
 def count_flops_per_row(module):
     """FLOPs (2 x multiply-adds) of the linear layers in one forward pass of
-    ``module`` for one input row; a training step costs about 3x this."""
+    ``module`` for one input row; a training step costs about 3x this.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module; only its :class:`torch.nn.Linear` layers are counted.
+
+    Returns
+    -------
+    flops : int
+        Floating-point operations per input row.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfusemix.nn import count_flops_per_row
+    >>> count_flops_per_row(torch.nn.Linear(10, 4))
+    80
+    """
     return 2 * sum(
         m.in_features * m.out_features
         for m in module.modules()

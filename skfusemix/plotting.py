@@ -88,8 +88,6 @@ class RecallAtKDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import numpy as np
     >>> from skfusemix.plotting import RecallAtKDisplay
     >>> rng = np.random.RandomState(0)
@@ -190,8 +188,6 @@ class RecallAtKDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> from skfusemix import CCAAligner
         >>> from skfusemix.datasets import make_paired_latents
         >>> from skfusemix.plotting import RecallAtKDisplay
@@ -248,8 +244,6 @@ class RecallAtKDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> import numpy as np
         >>> from skfusemix.plotting import RecallAtKDisplay
         >>> S = np.eye(5)
@@ -295,8 +289,6 @@ class TrainingHistoryDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from skfusemix.plotting import TrainingHistoryDisplay
     >>> history = {"epoch": [1, 2, 3], "loss": [2.0, 1.5, 1.2],
     ...            "temperature": [0.07, 0.06, 0.055]}
@@ -436,8 +428,6 @@ class TrainingHistoryDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> from skfusemix import FuseMixAligner
         >>> from skfusemix.datasets import make_paired_latents
         >>> from skfusemix.plotting import TrainingHistoryDisplay
@@ -520,8 +510,6 @@ def plot_retrievals(
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import numpy as np
     >>> from skfusemix.plotting import plot_retrievals
     >>> colours = np.eye(3)  # a red, a green and a blue image

@@ -4,6 +4,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 
 from ._fingerprint import fingerprint_directory, fingerprint_object
 
@@ -65,6 +66,21 @@ def _missing_model_message(name, what, exc):
     )
 
 
+@contextmanager
+def _quiet_transformers():
+    """No "Loading weights" progress bar from transformers: loading is not
+    progress the user asked to see (skfusemix logs it at INFO instead)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _call_from_pretrained(loader, name, revision, what):
     from huggingface_hub.errors import HFValidationError
 
@@ -76,7 +92,8 @@ def _call_from_pretrained(loader, name, revision, what):
             hub_errors += (httpx.HTTPError,)
         except ImportError:  # pragma: no cover
             pass
-        return loader(name, revision=revision)
+        with _quiet_transformers():
+            return loader(name, revision=revision)
     except hub_errors as exc:
         raise OSError(_missing_model_message(name, what, exc)) from None
 

@@ -43,6 +43,17 @@ def latent_metadata(encoder):
     metadata : dict
         ``{"encoder": ..., "model": ..., "params": {...}}`` with JSON values;
         loaded objects are described by their class and name.
+
+    See Also
+    --------
+    encode_to_npy : Writes this metadata beside the latents it encodes.
+
+    Examples
+    --------
+    >>> from skfusemix.encoders import TextEncoder, latent_metadata
+    >>> meta = latent_metadata(TextEncoder("sentence-transformers/all-MiniLM-L6-v2"))
+    >>> meta["encoder"], meta["model"], meta["params"]["pooling"]
+    ('TextEncoder', 'sentence-transformers/all-MiniLM-L6-v2', 'mean')
     """
     params = {}
     for name, value in sorted(encoder.get_params(deep=False).items()):
