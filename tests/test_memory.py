@@ -60,7 +60,7 @@ def test_fit_checks_memory_before_training(monkeypatch):
 
 
 _MEASURE = """
-import resource, json, sys, numpy as np, torch
+import json, sys, numpy as np, torch
 sys.path.insert(0, {tests!r})
 from skfusemix import FuseMixAligner
 from skfusemix._memory import estimate_fit_memory
@@ -70,12 +70,41 @@ kw = dict(n_components=64, n_layers=1, expansion=4, dropout=0.1, max_epochs=1,
 rng = np.random.RandomState(0)
 X = rng.normal(size=({n}, 32)).astype(np.float32); Y = rng.normal(size=({n}, 32)).astype(np.float32)
 FuseMixAligner(**kw, batch_size=8).fit(X[:64], Y[:64])  # warm up the allocator and kernels
-import os, gc
+import os, gc, threading, time
 gc.collect()
-# Current RSS (not the peak so far: imports can peak higher than what remains).
-before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+
+
+# The lifetime peak (ru_maxrss) includes the imports, which can peak higher
+# than the fit: reset the kernel's high-water mark instead (Linux >= 4.0), or,
+# where that is refused, sample the RSS on a thread.
+try:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    sampled = None
+except OSError:
+    sampled = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            sampled[0] = max(sampled[0], status("VmRSS"))
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+before = status("VmRSS")
 FuseMixAligner(**kw, batch_size={batch}).fit(X, Y)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+if sampled is None:
+    peak = status("VmHWM") - before
+else:
+    done.set(); thread.join()
+    peak = sampled[0] - before
 est = estimate_fit_memory({n}, 32, 32, n_components=64, n_layers=(1, 1), expansion=4,
                           batch_size={batch})
 print(json.dumps({{"peak": peak, "estimate": est["total"]}}))
