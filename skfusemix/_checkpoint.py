@@ -45,6 +45,11 @@ def data_digest(*arrays, n_rows=1024):
         if isinstance(Z, torch.Tensor):
             sample = Z[torch.as_tensor(rows, device=Z.device)].float().cpu().numpy()
             sums = Z.double().sum(dim=0).cpu().numpy()
+        elif isinstance(Z, np.memmap):  # read from the file, not the mapping
+            from ._streaming import gather, scan
+
+            sample = gather(Z, rows).numpy()
+            sums = sum(block.double().sum(dim=0) for _, block in scan(Z)).numpy()
         else:
             sample = np.asarray(Z[rows], dtype=np.float32)
             sums = np.sum(Z, axis=0, dtype=np.float64)

@@ -32,6 +32,7 @@ def estimate_fit_memory(
     batch_size,
     mixing=True,
     n_validation=0,
+    storage_bytes=_FLOAT,
 ):
     """Bytes of device memory a FuseMix fit needs, by component.
 
@@ -49,12 +50,15 @@ def estimate_fit_memory(
     mixing : bool, default=True
         FuseMix on (``alpha > 0``).
     n_validation : int, default=0
-        Held-out pairs of early stopping (kept on the device as well).
+        Held-out pairs of early stopping (kept on the device in float32).
+    storage_bytes : int, default=4
+        Bytes per latent value on the device (2 for a half-precision
+        ``storage_dtype``).
 
     Returns
     -------
     estimate : dict
-        ``latents``, ``parameters`` (weights, gradients, AdamW moments and
+        ``latents`` (training and validation), ``parameters`` (weights, gradients, AdamW moments and
         the two copies kept by the divergence guard and early stopping),
         ``activations`` (both adapters forward and backward on one batch),
         ``similarity`` (the ``batch_size x batch_size`` logits, their
@@ -79,7 +83,8 @@ def estimate_fit_memory(
     widest = max(expansion * d for d, _ in widths)
     backward = 2 * batch_size * widest  # gradients of the widest layer in flight
     estimate = {
-        "latents": _FLOAT * n_samples * (n_features + n_features_y),
+        "latents": storage_bytes * n_samples * (n_features + n_features_y)
+        + _FLOAT * n_validation * (n_features + n_features_y),
         "parameters": _FLOAT * 6 * params,
         "activations": _FLOAT * (gathered + forward + backward),
         "similarity": _FLOAT * 6 * batch_size * batch_size,
@@ -114,39 +119,119 @@ def available_memory(device):
         return None
 
 
-def check_fit_memory(device, available=None, **sizes):
-    """Raise a ValueError with a batch size that fits when the fit described
-    by ``sizes`` (the arguments of :func:`estimate_fit_memory`) needs more
-    than ``available`` bytes (default: :func:`available_memory`)."""
+def plan_fit_memory(device, available=None, *, stream=None, **sizes):
+    """Choose how a fit holds its latents, or fail early.
+
+    Parameters
+    ----------
+    device : torch.device
+        Training device.
+    available : int or None, default=None
+        Bytes the fit may use (default: :func:`available_memory`; unknown
+        means no limit).
+    stream : dict or None, default=None
+        When the latents can be streamed: ``row_bytes`` (bytes of one pair
+        as read from the inputs), ``storage_row_bytes`` (the same in the
+        storage dtype) and ``min_window_rows`` (the smallest useful window).
+    **sizes
+        The arguments of :func:`estimate_fit_memory`.
+
+    Returns
+    -------
+    plan : dict
+        ``path`` (``"device"``: latents copied to the device once, or
+        ``"stream"``), ``window_rows`` (streaming only) and ``estimate``
+        (as :func:`estimate_fit_memory`, with the streaming buffers in place
+        of the training latents when streaming).
+
+    Raises
+    ------
+    ValueError
+        When neither path fits, with a batch size that would.
+    """
     if available is None:
         available = available_memory(device)
-    if available is None:
-        return None
     estimate = estimate_fit_memory(**sizes)
-    if estimate["total"] <= available:
-        return estimate
+    if available is None or estimate["total"] <= available:
+        return {"path": "device", "estimate": estimate}
+    plan = _stream_plan(device, available, stream, sizes)
+    if plan is not None:
+        return plan
 
-    def gib(b):
-        return f"{b / 2**30:.2f} GiB"
-
+    gib = _human
     parts = ", ".join(f"{k} {gib(v)}" for k, v in estimate.items() if k != "total")
     message = (
         f"This fit needs about {gib(estimate['total'])} of {device} memory ({parts}) "
-        f"but only {gib(available)} is available."
+        f"but only {gib(available)} is available"
+        + (", and streaming the latents in windows does not fit either." if stream else ".")
     )
     batch = sizes["batch_size"]
-    while (
-        batch > 1
-        and estimate_fit_memory(**dict(sizes, batch_size=batch))["total"] > available
-    ):
+
+    def fits(b):
+        smaller = dict(sizes, batch_size=b)
+        return estimate_fit_memory(**smaller)["total"] <= available or (
+            _stream_plan(device, available, _with_window(stream, sizes, b), smaller)
+            is not None
+        )
+
+    while batch > 1 and not fits(batch):
         batch //= 2
-    if estimate_fit_memory(**dict(sizes, batch_size=batch))["total"] <= available:
+    if fits(batch):
         message += f"  Use batch_size={batch} (or smaller), or free memory."
     else:
         message += (
-            "  Even batch_size=1 does not fit: the latents alone need "
-            f"{gib(estimate['latents'])}; use fewer pairs, smaller latents or "
-            "another device."
+            "  Even batch_size=1 does not fit: "
+            + (
+                f"the latents alone need {gib(estimate['latents'])}; use fewer pairs, "
+                "smaller latents or another device."
+                if stream is None
+                else "the adapters and optimiser state alone need "
+                f"{gib(estimate['parameters'])}; use smaller adapters or another device."
+            )
         )
     message += "  Set max_memory to override the available amount."
     raise ValueError(message)
+
+
+def _human(b):
+    """Bytes as GiB, MiB or KiB, whichever reads best."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if b >= size / 10:
+            return f"{b / size:.2f} {unit}"
+    return f"{b / 2**10:.1f} KiB"
+
+
+def _with_window(stream, sizes, batch_size):
+    if stream is None:
+        return None
+    rows = batch_size * (2 if sizes.get("mixing", True) else 1)
+    return dict(stream, min_window_rows=2 * rows)
+
+
+def _stream_plan(device, available, stream, sizes):
+    """The largest streaming window the budget allows, or None."""
+    if stream is None:
+        return None
+    from ._streaming import stream_buffer_bytes
+
+    estimate = estimate_fit_memory(**dict(sizes, n_samples=0))
+    per_window = stream_buffer_bytes(
+        1024, stream["row_bytes"], stream["storage_row_bytes"], device
+    )
+    window = int((available - estimate["total"]) * 1024 // per_window)
+    window = min(window, sizes["n_samples"])
+    if window < max(stream["min_window_rows"], 8):
+        return None
+    estimate["latents"] += stream_buffer_bytes(
+        window, stream["row_bytes"], stream["storage_row_bytes"], device
+    )
+    estimate["total"] = sum(v for k, v in estimate.items() if k != "total")
+    return {"path": "stream", "window_rows": window, "estimate": estimate}
+
+
+def check_fit_memory(device, available=None, **sizes):
+    """Raise a ValueError with a batch size that fits when the fit described
+    by ``sizes`` (the arguments of :func:`estimate_fit_memory`) needs more
+    than ``available`` bytes (default: :func:`available_memory`) with its
+    latents on the device; return the estimate otherwise."""
+    return plan_fit_memory(device, available, **sizes)["estimate"]

@@ -1,5 +1,7 @@
-"""The training loop: device-resident latents, index-gathered batches, FuseMix,
-symmetric InfoNCE, AdamW with warm-up and cosine decay.
+"""The training loop: batches from a batch source (device-resident latents
+gathered by index, or latents streamed from larger-than-memory arrays, see
+:mod:`skfusemix._streaming`), FuseMix, symmetric InfoNCE, AdamW with warm-up
+and cosine decay.
 
 Nothing in the step loop talks to the host: batch indices come from a device
 generator, mixing coefficients are drawn for the whole fit up front and live
@@ -59,21 +61,11 @@ def warmup_cosine(warmup_steps, total_steps):
     return factor
 
 
-def epoch_batches(n, rows_per_step, generator, device):
-    """The batch sampler: one epoch of row indices, ``n // rows_per_step``
-    batches of a device-side random permutation (the remainder is dropped so
-    every contrastive loss sees the same number of negatives)."""
-    order = torch.randperm(n, device=device, generator=generator)
-    for i in range(n // rows_per_step):
-        yield order[i * rows_per_step : (i + 1) * rows_per_step]
-
-
 def train(
     adapter_x,
     adapter_y,
     loss_fn,
-    Zx,
-    Zy,
+    batches,
     *,
     batch_size,
     max_epochs,
@@ -87,18 +79,21 @@ def train(
     n_iter_no_change=10,
     tol=1e-4,
     checkpoint=None,
+    compile=False,
 ):
     """Train the two adapters and the loss' scalars in place.
 
     Parameters
     ----------
     adapter_x, adapter_y : torch.nn.Module
-        The fusion adapters, already on the device of ``Zx`` and ``Zy``.
+        The fusion adapters, already on ``batches.device``.
     loss_fn : torch.nn.Module
         Called as ``loss_fn(sx, sy)`` on L2-normalised embeddings; may own
         learnable scalars and a ``clamp_()`` method run after each step.
-    Zx, Zy : torch.Tensor of shape (n, d_x) and (n, d_y)
-        Paired latents on the training device.
+    batches : DeviceBatches or StreamBatches
+        The pairs: ``batches.n`` of them on ``batches.device``, and
+        ``batches.epoch(epoch, rows_per_step, generator)`` yields one
+        epoch of float32 row blocks.
     batch_size : int
         Pairs per contrastive loss.  With mixing, each step gathers
         ``2 * batch_size`` rows and mixes its two halves.
@@ -138,8 +133,8 @@ def train(
         restored to the last epoch that ended finite and the error carries
         the :class:`TrainResult` up to there as ``result``.
     """
-    device = Zx.device
-    n = Zx.shape[0]
+    device = batches.device
+    n = batches.n
     mixing = alpha > 0
     rows_per_step = 2 * batch_size if mixing else batch_size
     steps_per_epoch = n // rows_per_step  # >= 1: batch_size was reduced to fit
@@ -172,6 +167,11 @@ def train(
 
     for module in modules:
         module.train()
+    forward_x, forward_y = (
+        (torch.compile(adapter_x), torch.compile(adapter_y))
+        if compile
+        else (adapter_x, adapter_y)
+    )
     progress = _Progress(verbose, max_epochs) if verbose else None
     start = time.perf_counter() - (run.history["time"] or [0.0])[-1]
     with _StopOnInterrupt() as interrupt:
@@ -179,14 +179,13 @@ def train(
             epoch_loss = torch.zeros((), device=device)
             done = 0
             try:
-                for idx in epoch_batches(n, rows_per_step, generator, device):
+                for zx, zy in batches.epoch(epoch, rows_per_step, generator):
                     _set_lr(optimizer, learning_rate * lr_factor(step))
-                    zx, zy = Zx[idx], Zy[idx]
                     if mixing:
                         zx, zy = fusemix(zx, zy, lambdas[step])
                     with autocast:
-                        sx = F.normalize(adapter_x(zx).float(), dim=-1)
-                        sy = F.normalize(adapter_y(zy).float(), dim=-1)
+                        sx = F.normalize(forward_x(zx).float(), dim=-1)
+                        sy = F.normalize(forward_y(zy).float(), dim=-1)
                         loss = loss_fn(sx, sy)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()

@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._checkpoint import Checkpoint, data_digest, weights_digest
-from ._memory import check_fit_memory
+from ._logging import logger, verbose_logger
+from ._memory import _human, plan_fit_memory
 from ._persistence import load_aligner, save_aligner
+from ._streaming import DeviceBatches, StreamBatches, gather, row_groups, scan
 from ._training import Validation, train
 from .base import AlignerMixin
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
@@ -28,6 +30,11 @@ from .nn import Adapter
 __all__ = ["FuseMixAligner"]
 
 _FLOAT_DTYPES = (np.float32, np.float64, np.float16)
+_STORAGE_DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 _TRANSFORM_CHUNK = 8192
 
 
@@ -90,21 +97,58 @@ def _check_tensor(Z, name):
     return Z.detach()
 
 
-def _as_device_tensor(Z, device):
-    """One float32 copy of validated latents on ``device``.
+def _as_device_tensor(Z, device, dtype=torch.float32):
+    """One copy of validated latents on ``device`` in ``dtype``.
 
     Never aliases the caller's memory, so nothing the user passed can be
-    modified by training.
+    modified by training.  A memmap is read from its file chunk by chunk.
     """
     if isinstance(Z, torch.Tensor):
-        return Z.to(device=device, dtype=torch.float32, copy=True)
-    return torch.tensor(np.asarray(Z), dtype=torch.float32, device=device)
+        return Z.to(device=device, dtype=dtype, copy=True)
+    if isinstance(Z, np.memmap):
+        out = torch.empty(Z.shape, dtype=dtype, device=device)
+        for start, rows in scan(Z):
+            out[start : start + len(rows)] = rows
+        return out
+    return torch.tensor(np.asarray(Z), dtype=dtype, device=device)
 
 
 def _take(Z, rows):
+    """Rows ``rows`` (sorted) of validated latents."""
     if isinstance(Z, torch.Tensor):
         return Z[torch.as_tensor(rows, device=Z.device)]
+    if isinstance(Z, np.memmap):
+        return gather(Z, rows)
     return Z[rows]
+
+
+def _dtype_bytes(Z):
+    """Bytes per value of ``Z`` as it is streamed (integers as float32)."""
+    if isinstance(Z, torch.Tensor):
+        return Z.element_size() if Z.dtype.is_floating_point else 4
+    dtype = np.dtype(Z.dtype)
+    return dtype.itemsize if dtype.kind == "f" else 4
+
+
+def _check_out_of_core(Z, name, *, finite=True):
+    """Validate a memmap without reading it into memory (a NaN check reads
+    it once, in chunks, from the file)."""
+    if Z.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D {name} of shape (n_samples, n_features), got shape {Z.shape}."
+        )
+    if Z.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
+    if Z.shape[0] == 0 or Z.shape[1] == 0:
+        raise ValueError(
+            f"Found array with shape {Z.shape} for {name}: it must have at least 1 "
+            "sample and 1 feature."
+        )
+    if finite and Z.dtype.kind == "f":
+        for _, rows in scan(Z):
+            if not bool(torch.isfinite(rows).all()):
+                raise ValueError(f"Input {name} contains NaN or infinity.")
+    return Z
 
 
 def _concat_histories(old, new, n_old):
@@ -133,6 +177,8 @@ def check_input_scale(Z, name, chunk_rows=65536):
     the whole matrix."""
     lo, hi = _chunked_aminmax(Z, chunk_rows)
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
     max_abs = float(max(np.abs(lo).max(), np.abs(hi).max()))
     if max_abs >= _OVERFLOW_SCALE:
         raise ValueError(
@@ -169,13 +215,13 @@ def check_input_scale(Z, name, chunk_rows=65536):
 
 
 def _chunked_aminmax(Z, chunk_rows):
+    if isinstance(Z, torch.Tensor):
+        chunks = (Z[i : i + chunk_rows] for i in range(0, Z.shape[0], chunk_rows))
+    else:  # memmaps read from their files, other arrays sliced
+        chunks = (rows for _, rows in scan(Z, chunk_rows))
     lo = hi = None
-    for start in range(0, Z.shape[0], chunk_rows):
-        chunk = Z[start : start + chunk_rows]
-        if isinstance(chunk, torch.Tensor):
-            c_lo, c_hi = (t.cpu().numpy() for t in torch.aminmax(chunk.double(), dim=0))
-        else:
-            c_lo, c_hi = chunk.min(axis=0), chunk.max(axis=0)
+    for chunk in chunks:
+        c_lo, c_hi = (t.cpu().numpy() for t in torch.aminmax(chunk.double(), dim=0))
         lo = c_lo if lo is None else np.minimum(lo, c_lo)
         hi = c_hi if hi is None else np.maximum(hi, c_hi)
     return lo, hi
@@ -262,6 +308,48 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         works on raw inputs when ``X`` goes through an encoder in a
         :class:`~sklearn.pipeline.Pipeline`.  Give the encoder a ``memory``
         so that repeated fits (``GridSearchCV``) never encode a caption twice.
+    warm_start : bool, default=False
+        Continue training the fitted adapters (and temperature) instead of
+        starting afresh; the architecture parameters must match.  The
+        history and ``t_`` continue from the previous fit.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the items (identical ``X`` rows
+        stay together), score them (mean recall@1 both ways, as
+        :meth:`score`) after every epoch, stop after ``n_iter_no_change``
+        epochs without an improvement of ``tol`` and keep the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the items held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping stops.
+    tol : float, default=1e-4
+        Smallest validation improvement that counts.
+    checkpoint_dir : str or path-like, default=None
+        Save the full training state (weights, optimiser, schedule, random
+        states) there every ``checkpoint_every`` epochs; a fit with the same
+        parameters, data and ``random_state`` resumes from it and reaches
+        the same result as an uninterrupted fit (on CPU).
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
+    max_memory : float, default=None
+        Memory budget of the fit in bytes (default: the free memory of the
+        device).  When the latents, stored in ``storage_dtype``, fit within
+        it together with the training state, they are copied to the device
+        once and batches are gathered by index; otherwise ``fit`` *streams*
+        them (memmaps are read from their files): contiguous chunks in a
+        shuffled order, rows shuffled within a window of chunks, read on a
+        background thread, with the windows sized to the budget.  The path
+        taken is in ``data_path_`` and in the verbose output.  A fit that
+        does not fit either way fails before training with a batch size
+        that would.
+    storage_dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        Dtype in which the latents are kept on the device (and streamed);
+        batches are upcast to float32 before mixing.  Half precision halves
+        the memory of the latents (5M pairs of 1536-d and 1024-d latents:
+        about 26 GB in float16).
+    compile : bool, default=False
+        Compile the adapters' training step with :func:`torch.compile`
+        (worth it for long fits on a GPU; the first epoch pays the
+        compilation, tens of seconds).
 
     Attributes
     ----------
@@ -292,6 +380,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         seen during fit.
     y_transformer_ : transformer
         The fitted clone of ``y_transformer``; only when it is given.
+    validation_scores_ : list of float or None
+        Validation score after each epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation score with ``early_stopping``, else None.
+    data_path_ : {"device", "stream"}
+        Whether the latents were held on the device or streamed.
 
     See Also
     --------
@@ -351,6 +445,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "checkpoint_dir": [None, str, os.PathLike],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_memory": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "storage_dtype": [StrOptions({"float32", "float16", "bfloat16"})],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -380,6 +476,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         checkpoint_dir=None,
         checkpoint_every=1,
         max_memory=None,
+        storage_dtype="float32",
+        compile=False,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -405,6 +503,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.max_memory = max_memory
+        self.storage_dtype = storage_dtype
+        self.compile = compile
 
     @staticmethod
     def small_data_params(n_samples=None):
@@ -491,13 +591,13 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 "None: y is the paired modality, an array of shape (n_samples, n_features_y)."
             )
         warm = self.warm_start and hasattr(self, "adapter_x_")
-        X = self._check_X(X, reset=not warm)
+        X = self._check_X(X, reset=not warm, fitting=True)
         if self.y_transformer is not None:
             self.y_transformer_ = clone(self.y_transformer).fit(y)
             y = self.y_transformer_.transform(y)
         elif hasattr(self, "y_transformer_"):
             del self.y_transformer_
-        y = self._check_y(y, reset=not warm)
+        y = self._check_y(y, reset=not warm, fitting=True)
         if X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"X and y must pair row by row, but X has {X.shape[0]} rows and y has "
@@ -519,19 +619,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         train_idx, val_idx = self._validation_split(X, seed)
         n_train = n if train_idx is None else len(train_idx)
         batch_size = self._effective_batch_size(n_train)
-        check_fit_memory(
-            device,
-            available=self.max_memory,
-            n_samples=n,
-            n_features=X.shape[1],
-            n_features_y=y.shape[1],
-            n_components=self.n_components,
-            n_layers=(n_layers_x, n_layers_y),
-            expansion=self.expansion,
-            batch_size=batch_size,
-            mixing=self.alpha > 0,
-        )
-
+        storage = _STORAGE_DTYPES[self.storage_dtype]
+        plan = self._plan_memory(X, y, device, storage, n_train, val_idx, batch_size)
         cuda_devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
             if device.type == "cuda"
@@ -558,17 +647,38 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     _as_device_tensor(_take(y, val_idx), device),
                     _row_groups(_take(X, val_idx)),
                 )
-                X, y = _take(X, train_idx), _take(y, train_idx)
-            Zx, Zy = _as_device_tensor(X, device), _as_device_tensor(y, device)
+            if plan["path"] == "device":
+                if train_idx is not None:
+                    X, y = _take(X, train_idx), _take(y, train_idx)
+                batches = DeviceBatches(
+                    _as_device_tensor(X, device, storage),
+                    _as_device_tensor(y, device, storage),
+                )
+            else:
+                keep = None
+                if train_idx is not None:
+                    keep = np.zeros(n, dtype=bool)
+                    keep[train_idx] = True
+                batches = StreamBatches(
+                    X, y, device, storage, plan["window_rows"], keep=keep, seed=seed
+                )
             del X, y
+            if self.verbose:
+                verbose_logger(self.verbose)
+                logger.info(
+                    "FuseMix fit on %s: %s; about %s of memory.",
+                    device,
+                    batches.describe(),
+                    _human(plan["estimate"]["total"]),
+                )
+            self.data_path_ = batches.path
             self.batch_size_ = batch_size
             try:
                 result = train(
                     adapter_x,
                     adapter_y,
                     loss_fn,
-                    Zx,
-                    Zy,
+                    batches,
                     batch_size=batch_size,
                     max_epochs=self.max_epochs,
                     learning_rate=self.learning_rate,
@@ -581,6 +691,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     n_iter_no_change=self.n_iter_no_change,
                     tol=self.tol,
                     checkpoint=checkpoint,
+                    compile=self.compile,
                 )
             except TrainingDivergedError as exc:
                 for module in (adapter_x, adapter_y, loss_fn):
@@ -589,6 +700,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     adapter_x, adapter_y, loss_fn, exc.result, device, warm
                 )
                 raise
+            finally:
+                batches.close()
         self._set_fitted(adapter_x, adapter_y, loss_fn, result, device, warm)
         if result.interrupted:
             warnings.warn(
@@ -600,6 +713,38 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _plan_memory(self, X, y, device, storage, n_train, val_idx, batch_size):
+        """Device-resident or streamed latents, from the memory budget (see
+        :func:`skfusemix._memory.plan_fit_memory`)."""
+        n_layers = self._check_n_layers()
+        on_device = isinstance(X, torch.Tensor) and X.device.type != "cpu"
+        stream = None
+        if not on_device and not (isinstance(y, torch.Tensor) and y.is_cuda):
+            item = (
+                _dtype_bytes(X) * X.shape[1] + _dtype_bytes(y) * y.shape[1]
+            )
+            rows = batch_size * (2 if self.alpha > 0 else 1)
+            stream = {
+                "row_bytes": item,
+                "storage_row_bytes": storage.itemsize * (X.shape[1] + y.shape[1]),
+                "min_window_rows": 2 * rows,
+            }
+        return plan_fit_memory(
+            device,
+            available=self.max_memory,
+            stream=stream,
+            n_samples=n_train,
+            n_features=X.shape[1],
+            n_features_y=y.shape[1],
+            n_components=self.n_components,
+            n_layers=n_layers,
+            expansion=self.expansion,
+            batch_size=batch_size,
+            mixing=self.alpha > 0,
+            n_validation=0 if val_idx is None else len(val_idx),
+            storage_bytes=storage.itemsize,
+        )
 
     def _initial_modules(self, warm, d_x, d_y, n_layers_x, n_layers_y, device):
         """Fresh adapters and loss, or (warm start) copies of the fitted ones
@@ -644,7 +789,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         identical X rows (one item, several captions) stay on one side."""
         if not self.early_stopping:
             return None, None
-        groups = _row_groups(X)
+        groups = row_groups(X) if isinstance(X, np.memmap) else _row_groups(X)
         n_groups = int(groups.max()) + 1
         if n_groups < 4:
             raise ValueError(
@@ -749,7 +894,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         return self.batch_size
 
     # --------------------------------------------------------- validation
-    def _check_X(self, X, *, reset):
+    def _check_X(self, X, *, reset, fitting=False):
         if isinstance(X, torch.Tensor):
             X = _check_tensor(X, "X")
             if reset:
@@ -762,11 +907,27 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     f"{self.n_features_in_} features as input."
                 )
             return X
+        if isinstance(X, np.memmap):  # not read into memory
+            X = _check_out_of_core(X, "X", finite=not fitting)
+            if reset:
+                self.n_features_in_ = X.shape[1]
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return X
         return validate_data(self, X, reset=reset, dtype=_FLOAT_DTYPES)
 
-    def _check_y(self, y, *, reset):
+    def _check_y(self, y, *, reset, fitting=False):
         if isinstance(y, torch.Tensor):
             y = _check_tensor(y, "y")
+        elif isinstance(y, np.memmap):
+            y = _check_out_of_core(
+                y.reshape(-1, 1) if y.ndim == 1 else y, "y", finite=not fitting
+            )
         else:
             y = check_array(y, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="y")
             if y.ndim == 1:  # one feature, as in sklearn.cross_decomposition

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from skfusemix import _training
+from skfusemix._streaming import DeviceBatches
 from skfusemix.losses import TEMPERATURE_BOUNDS, SymmetricInfoNCE
 from skfusemix.mixing import fusemix, sample_lambdas
 from skfusemix.nn import Adapter, ResidualBlock, count_flops_per_row
@@ -120,7 +121,7 @@ def _record_training(alpha, n=16, batch_size=4, epochs=3):
     Zy = 2 * torch.eye(n)  # y row i = 2 * x row i: a mixed pair keeps that relation
     rec_x, rec_y = _Recorder(n), _Recorder(n)
     result = _training.train(
-        rec_x, rec_y, SymmetricInfoNCE(0.1), Zx, Zy,
+        rec_x, rec_y, SymmetricInfoNCE(0.1), DeviceBatches(Zx, Zy),
         batch_size=batch_size, max_epochs=epochs, learning_rate=1e-3,
         weight_decay=0.0, warmup_steps=0, alpha=alpha, seed=0,
     )  # fmt: skip

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import make_pairs
 
+from conftest import make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix._memory import available_memory, check_fit_memory, estimate_fit_memory
 

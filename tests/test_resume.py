@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_pairs
 
 import skfusemix._training as training
+from conftest import make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix._persistence import read_safetensors
 from skfusemix.exceptions import FitInterruptedWarning, TrainingDivergedError
