@@ -17,11 +17,18 @@ instead of perfect recall.
 
 import hashlib
 import numbers
+import warnings
 
 import numpy as np
-from sklearn.utils.validation import check_array, check_consistent_length
+import torch
+from sklearn.utils.validation import check_array
 
-__all__ = ["make_retrieval_scorer", "retrieval_ranks", "retrieval_report"]
+__all__ = [
+    "make_retrieval_scorer",
+    "retrieval_ranks",
+    "retrieval_report",
+    "topk_search",
+]
 
 
 def _item_codes(Sx, groups):
@@ -42,29 +49,175 @@ def _item_codes(Sx, groups):
     return remap[codes], first[order]
 
 
-def retrieval_ranks(Sx, Sy, *, groups=None, chunk_size=4096):
+def _resolve_device(device):
+    """``None`` or ``"auto"``: CUDA when available, else the CPU."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be None, 'auto' or a torch device, got {device!r}."
+        ) from exc
+
+
+def _check_chunk_size(chunk_size):
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, numbers.Integral)
+        or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    return int(chunk_size)
+
+
+def _as_tensor(X, name):
+    """A validated 2-D float32/float64 tensor viewing ``X`` where possible.
+
+    Numpy input goes through :func:`~sklearn.utils.validation.check_array`
+    (integers become float32, NaN and infinity are refused) and is shared, not
+    copied; tensors stay on their device.  ``X`` itself is never written.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach()
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2D array for {name}, got shape {tuple(X.shape)}."
+            )
+        if X.shape[0] < 1:
+            raise ValueError(f"{name} has 0 samples; at least 1 is required.")
+        if X.dtype not in (torch.float32, torch.float64):
+            X = X.to(torch.float32)
+        if not bool(torch.isfinite(X).all()):
+            raise ValueError(f"Input {name} contains NaN or infinity.")
+        return X
+    X = check_array(X, dtype=(np.float32, np.float64), order="C", input_name=name)
+    with warnings.catch_warnings():  # read-only input (a memmap): never written
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(X)
+
+
+def _paired_tensors(A, B, names):
+    """Validate two embedding matrices of one space; common dtype, host copies."""
+    A, B = _as_tensor(A, names[0]), _as_tensor(B, names[1])
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must live in the same space: {names[0]} has "
+            f"{A.shape[1]} columns, {names[1]} has {B.shape[1]}."
+        )
+    dtype = torch.promote_types(A.dtype, B.dtype)
+    return A.to(dtype), B.to(dtype)
+
+
+def _block_scores(Q, G, out):
+    """``Q @ G.T`` written into the flat buffer ``out``.
+
+    Every similarity is computed here, from the same operand slices into the
+    same buffer, so the passes of :func:`retrieval_ranks` see bitwise-identical
+    blocks and ties are counted consistently.  Peak memory is ``out``:
+    ``chunk_size ** 2`` similarities.
+    """
+    view = out[: Q.shape[0] * G.shape[0]].view(Q.shape[0], G.shape[0])
+    return torch.mm(Q, G.T, out=view)
+
+
+def _blocks(n, size):
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+@torch.no_grad()
+def _ranks(items, Sy, codes, codes_host, chunk_size):
+    """Both rank vectors from one blocked pass over ``items @ Sy.T``.
+
+    Pass 1 visits only the blocks that hold a positive pair ``(codes[j], j)``
+    and reads each caption's own score ``own[j]`` out of them; the best
+    positive of item ``i`` is the segment max of ``own`` over its captions.
+    Pass 2 visits every block once and counts, per item, the captions scoring
+    >= its best positive and, per caption, the items scoring >= its own
+    score.  Only counts stay on the device; the host reads them once.
+    """
+    device, dtype = Sy.device, Sy.dtype
+    n_items, n = items.shape[0], Sy.shape[0]
+    item_blocks, row_blocks = _blocks(n_items, chunk_size), _blocks(n, chunk_size)
+    out = torch.empty(
+        min(chunk_size, n_items) * min(chunk_size, n), dtype=dtype, device=device
+    )
+    mask = torch.empty(out.shape, dtype=torch.bool, device=device)
+    columns = torch.arange(min(chunk_size, n), device=device)
+
+    # Pass 1: own[j] = <items[codes[j]], Sy[j]>, taken from the block products.
+    own = torch.zeros(n, dtype=dtype, device=device)
+    pairs = np.unique(
+        (codes_host // chunk_size) * len(row_blocks) + np.arange(n) // chunk_size
+    )
+    for pair in pairs.tolist():
+        item_block, row_block = divmod(pair, len(row_blocks))
+        (a, b), (c, d) = item_blocks[item_block], row_blocks[row_block]
+        sim = _block_scores(items[a:b], Sy[c:d], out)
+        row = codes[c:d] - a
+        inside = (row >= 0) & (row < b - a)
+        picked = sim[row.clamp(0, b - a - 1), columns[: d - c]]
+        own[c:d] = torch.where(inside, picked, own[c:d])
+    best = torch.full((n_items,), -torch.inf, dtype=dtype, device=device)
+    best.scatter_reduce_(0, codes, own, reduce="amax")
+    n_tied = torch.zeros(n_items, dtype=torch.int64, device=device)
+    n_tied.scatter_add_(0, codes, (own == best[codes]).long())
+
+    # Pass 2: every block once, counting in both directions.
+    x2y = torch.zeros(n_items, dtype=torch.int64, device=device)
+    y2x = torch.zeros(n, dtype=torch.int64, device=device)
+    for a, b in item_blocks:
+        query, threshold = items[a:b], best[a:b, None]
+        for c, d in row_blocks:
+            sim = _block_scores(query, Sy[c:d], out)
+            ge = mask[: sim.numel()].view(sim.shape)
+            x2y[a:b] += torch.ge(sim, threshold, out=ge).sum(dim=1)
+            y2x[c:d] += torch.ge(sim, own[None, c:d], out=ge).sum(dim=0)
+    # x -> y: negatives >= the best positive; the positives tied with it are
+    # among the counted, remove them.  y -> x: the count includes the own item.
+    x2y += 1 - n_tied
+    return torch.cat([x2y, y2x]).cpu().numpy()
+
+
+def retrieval_ranks(Sx, Sy, *, groups=None, chunk_size=4096, device=None):
     """Rank of the first correct partner of every query, in both directions.
+
+    The similarities ``Sx @ Sy.T`` are computed in blocks of ``chunk_size``
+    rows of each side (on the GPU when there is one) and only counts are
+    kept, so memory is bounded by ``chunk_size ** 2`` similarities whatever
+    the number of samples.
 
     Parameters
     ----------
-    Sx : array-like of shape (n_samples, n_components)
+    Sx : array-like or torch.Tensor of shape (n_samples, n_components)
         Embeddings of modality x, row ``i`` paired with row ``i`` of ``Sy``.
-    Sy : array-like of shape (n_samples, n_components)
+    Sy : array-like or torch.Tensor of shape (n_samples, n_components)
         Embeddings of modality y.
     groups : array-like of shape (n_samples,), default=None
         Item label of each pair.  Rows with the same label are the same item
         of modality x.  By default identical rows of ``Sx`` form one item.
     chunk_size : int, default=4096
-        Queries scored per matrix product; bounds memory to
-        ``chunk_size * n_samples`` similarities.
+        Rows of each side per block product; bounds memory to
+        ``chunk_size ** 2`` similarities (64 MiB in float32 at the default).
+    device : str or torch.device, default=None
+        Where to compute.  ``None`` or ``"auto"``: CUDA when available, else
+        the CPU.  float64 input is computed in float64 (as exact as the
+        former NumPy implementation), float32 in float32.
 
     Returns
     -------
     x2y_ranks : ndarray of shape (n_items,)
         1-based rank of the best-ranked partner of each x item among all rows
-        of ``Sy``.
+        of ``Sy``.  Ties are pessimistic: a negative scoring equal to the best
+        positive ranks ahead of it.
     y2x_ranks : ndarray of shape (n_samples,)
-        1-based rank of each y row's item among the ``n_items`` x items.
+        1-based rank of each y row's item among the ``n_items`` x items,
+        counting every item that scores at least as high (itself included).
+
+    See Also
+    --------
+    retrieval_report : Recall@k and median ranks from these ranks.
+    topk_search : The k best gallery rows of each query.
 
     Examples
     --------
@@ -74,52 +227,130 @@ def retrieval_ranks(Sx, Sy, *, groups=None, chunk_size=4096):
     >>> retrieval_ranks(S, S)
     (array([1, 1, 1]), array([1, 1, 1]))
     """
-    Sx = check_array(Sx, dtype=(np.float32, np.float64), input_name="Sx")
-    Sy = check_array(Sy, dtype=(np.float32, np.float64), input_name="Sy")
-    check_consistent_length(Sx, Sy)
-    if Sx.shape[1] != Sy.shape[1]:
+    Sx, Sy = _paired_tensors(Sx, Sy, ("Sx", "Sy"))
+    if Sx.shape[0] != Sy.shape[0]:
         raise ValueError(
-            f"Sx and Sy must live in the same space: Sx has {Sx.shape[1]} "
-            f"columns, Sy has {Sy.shape[1]}."
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{Sx.shape[0]}, {Sy.shape[0]}]"
         )
     if groups is not None:
-        check_consistent_length(Sx, groups)
-    if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+        groups = np.asarray(groups)
+        if groups.ndim != 1:
+            raise ValueError(f"groups must be 1-D, got shape {groups.shape}.")
+        if groups.shape[0] != Sx.shape[0]:
+            raise ValueError(
+                "Found input variables with inconsistent numbers of samples: "
+                f"[{Sx.shape[0]}, {groups.shape[0]}] (Sx and groups)"
+            )
+    chunk_size = _check_chunk_size(chunk_size)
+    device = _resolve_device(device)
 
-    codes, first = _item_codes(Sx, groups)
-    items = Sx[first]
-    n_items = items.shape[0]
-
-    # x -> y: one query per item, gallery = all y rows.
-    x2y = np.empty(n_items, dtype=np.int64)
-    for start in range(0, n_items, chunk_size):
-        stop = min(start + chunk_size, n_items)
-        sim = items[start:stop] @ Sy.T
-        positive = codes[None, :] == np.arange(start, stop)[:, None]
-        best = np.where(positive, sim, -np.inf).max(axis=1)
-        x2y[start:stop] = 1 + ((sim >= best[:, None]) & ~positive).sum(axis=1)
-
-    # y -> x: one query per y row, gallery = one embedding per item.
-    n = Sy.shape[0]
-    y2x = np.empty(n, dtype=np.int64)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        sim = Sy[start:stop] @ items.T
-        own = codes[start:stop]
-        target = sim[np.arange(stop - start), own]
-        y2x[start:stop] = (sim >= target[:, None]).sum(axis=1)  # includes itself
-    return x2y, y2x
+    codes, first = _item_codes(Sx.cpu().numpy() if groups is None else None, groups)
+    first_t = torch.as_tensor(first, device=Sx.device)
+    items = Sx.index_select(0, first_t).to(device)
+    ranks = _ranks(
+        items,
+        Sy.to(device),
+        torch.as_tensor(codes, device=device),
+        codes,
+        chunk_size,
+    )
+    return ranks[: items.shape[0]], ranks[items.shape[0] :]
 
 
-def retrieval_report(Sx, Sy, *, groups=None, ks=(1, 5, 10)):
+@torch.no_grad()
+def topk_search(queries, gallery, k=10, *, chunk_size=4096, device=None):
+    """Exact maximum inner-product search, in bounded memory.
+
+    The gallery is scored ``chunk_size`` rows at a time against
+    ``chunk_size`` queries at a time; the ``k`` best of each block are merged
+    into a running top-k, so memory is bounded by ``chunk_size ** 2``
+    similarities however large the gallery.
+
+    Parameters
+    ----------
+    queries : array-like or torch.Tensor of shape (n_queries, n_components)
+        Query embeddings (e.g. L2-normalised, so scores are cosines).
+    gallery : array-like or torch.Tensor of shape (n_gallery, n_components)
+        Embeddings searched.
+    k : int, default=10
+        Number of neighbours returned per query, at most ``n_gallery``.
+    chunk_size : int, default=4096
+        Rows of each side per block product.
+    device : str or torch.device, default=None
+        Where to compute.  ``None`` or ``"auto"``: CUDA when available, else
+        the CPU.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, k)
+        Inner products of the ``k`` best gallery rows, in descending order,
+        in the dtype of the inputs (float32 or float64).
+    indices : ndarray of shape (n_queries, k)
+        Their row indices in ``gallery``.  Equal scores come in no
+        particular order.
+
+    See Also
+    --------
+    retrieval_ranks : Ranks of the correct partners, without top-k lists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusemix.metrics import topk_search
+    >>> gallery = np.eye(4, dtype=np.float32)
+    >>> queries = np.array([[0.1, 0.9, 0.0, 0.3]], dtype=np.float32)
+    >>> scores, indices = topk_search(queries, gallery, k=2)
+    >>> indices
+    array([[1, 3]])
+    >>> scores
+    array([[0.9, 0.3]], dtype=float32)
+    """
+    queries, gallery = _paired_tensors(queries, gallery, ("queries", "gallery"))
+    n_queries, n_gallery = queries.shape[0], gallery.shape[0]
+    if (
+        isinstance(k, bool)
+        or not isinstance(k, numbers.Integral)
+        or not 1 <= k <= n_gallery
+    ):
+        raise ValueError(
+            f"k must be an integer in [1, n_gallery={n_gallery}], got {k!r}."
+        )
+    chunk_size = _check_chunk_size(chunk_size)
+    device = _resolve_device(device)
+    queries, gallery = queries.to(device), gallery.to(device)
+
+    out = torch.empty(
+        min(chunk_size, n_queries) * min(chunk_size, n_gallery),
+        dtype=queries.dtype,
+        device=device,
+    )
+    scores = torch.empty((n_queries, k), dtype=queries.dtype, device=device)
+    indices = torch.empty((n_queries, k), dtype=torch.int64, device=device)
+    for a, b in _blocks(n_queries, chunk_size):
+        best = queries.new_empty((b - a, 0))
+        where = indices.new_empty((b - a, 0))
+        for c, d in _blocks(n_gallery, chunk_size):
+            sim = _block_scores(queries[a:b], gallery[c:d], out)
+            block_best, block_where = sim.topk(min(k, d - c), dim=1)
+            best, pick = torch.cat([best, block_best], dim=1).topk(
+                min(k, best.shape[1] + d - c), dim=1
+            )
+            where = torch.cat([where, block_where + c], dim=1).gather(1, pick)
+        scores[a:b], indices[a:b] = best, where
+    return scores.cpu().numpy(), indices.cpu().numpy()
+
+
+def retrieval_report(
+    Sx, Sy, *, groups=None, ks=(1, 5, 10), chunk_size=4096, device=None
+):
     """Recall@k both ways, their sum and the median ranks.
 
     Parameters
     ----------
-    Sx : array-like of shape (n_samples, n_components)
+    Sx : array-like or torch.Tensor of shape (n_samples, n_components)
         Embeddings of modality x (e.g. images), L2-normalised.
-    Sy : array-like of shape (n_samples, n_components)
+    Sy : array-like or torch.Tensor of shape (n_samples, n_components)
         Embeddings of modality y (e.g. captions); row ``i`` pairs with row
         ``i`` of ``Sx``.
     groups : array-like of shape (n_samples,), default=None
@@ -127,6 +358,12 @@ def retrieval_report(Sx, Sy, *, groups=None, ks=(1, 5, 10)):
         are one item (the same image repeated once per caption).
     ks : tuple of int, default=(1, 5, 10)
         The cut-offs k of recall@k.
+    chunk_size : int, default=4096
+        Rows of each side per block product; memory is bounded by
+        ``chunk_size ** 2`` similarities (see :func:`retrieval_ranks`).
+    device : str or torch.device, default=None
+        Where to compute.  ``None`` or ``"auto"``: CUDA when available, else
+        the CPU.
 
     Returns
     -------
@@ -152,7 +389,9 @@ def retrieval_report(Sx, Sy, *, groups=None, ks=(1, 5, 10)):
     ks = tuple(ks)
     if not ks or not all(isinstance(k, numbers.Integral) and k >= 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks!r}.")
-    x2y, y2x = retrieval_ranks(Sx, Sy, groups=groups)
+    x2y, y2x = retrieval_ranks(
+        Sx, Sy, groups=groups, chunk_size=chunk_size, device=device
+    )
     report = {}
     for k in ks:
         report[f"x2y_R@{k}"] = float(np.mean(x2y <= k))
