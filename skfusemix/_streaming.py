@@ -137,7 +137,11 @@ def _file_layout(Z):
     memmap whose file holds its current values, else None."""
     if not isinstance(Z, np.memmap) or getattr(Z, "_mmap", None) is None:
         return None
-    if Z.filename is None or Z.mode not in ("r", "r+", "w+") or not Z.flags.c_contiguous:
+    if (
+        Z.filename is None
+        or Z.mode not in ("r", "r+", "w+")
+        or not Z.flags.c_contiguous
+    ):
         return None
     try:
         base = np.frombuffer(Z._mmap, dtype=np.uint8).ctypes.data
@@ -147,10 +151,18 @@ def _file_layout(Z):
     return os.fspath(Z.filename), start + (Z.ctypes.data - base)
 
 
-def scan(Z, chunk_rows=65536):
+#: Bytes of one chunk of :func:`scan` (a few MiB: cheap, and sequential
+#: enough for disks).
+SCAN_BYTES = 8 * 2**20
+
+
+def scan(Z, chunk_rows=None):
     """Yield ``(start, rows)`` over ``Z`` in float chunks read with
-    :class:`RowReader` (bounded memory, no mapped pages kept resident)."""
+    :class:`RowReader` (bounded memory, no mapped pages kept resident);
+    ``chunk_rows`` defaults to about :data:`SCAN_BYTES` per chunk."""
     reader = RowReader(Z)
+    if chunk_rows is None:
+        chunk_rows = max(1, SCAN_BYTES // reader.row_bytes)
     buffer = torch.empty(min(chunk_rows, reader.n), reader.width, dtype=reader.dtype)
     try:
         for start in range(0, reader.n, chunk_rows):
@@ -160,7 +172,7 @@ def scan(Z, chunk_rows=65536):
         reader.close()
 
 
-def gather(Z, rows, chunk_rows=65536):
+def gather(Z, rows, chunk_rows=None):
     """Rows ``rows`` (sorted, unique) of ``Z`` as a float32 CPU tensor,
     read chunk by chunk."""
     rows = np.asarray(rows)
@@ -174,7 +186,7 @@ def gather(Z, rows, chunk_rows=65536):
     return out
 
 
-def row_groups(Z, chunk_rows=65536):
+def row_groups(Z, chunk_rows=None):
     """Item code of each row of ``Z`` (identical rows share one), from two
     random projections computed chunk by chunk: distinct rows collide with
     probability ~0, and memory is 16 bytes a row instead of a sort of
@@ -244,7 +256,9 @@ class StreamBatches:
         self._buffers = [
             tuple(
                 torch.empty(
-                    self.window_rows + self._carry_room, r.width, dtype=r.dtype,
+                    self.window_rows + self._carry_room,
+                    r.width,
+                    dtype=r.dtype,
                     pin_memory=pin,
                 )  # fmt: skip
                 for r in self.readers
@@ -257,7 +271,9 @@ class StreamBatches:
         return self.window_rows // 2  # leftover rows of the previous window
 
     def describe(self):
-        how = "pread from the file" if all(r.direct for r in self.readers) else "slicing"
+        how = (
+            "pread from the file" if all(r.direct for r in self.readers) else "slicing"
+        )
         return (
             f"streaming {self.n:,} pairs in windows of {self.window_rows:,} rows "
             f"({self.chunks_per_window} shuffled chunks of {self.chunk_rows:,} rows, "

@@ -168,7 +168,10 @@ def train(
     for module in modules:
         module.train()
     forward_x, forward_y = (
-        (torch.compile(adapter_x), torch.compile(adapter_y))
+        (
+            torch.compile(adapter_x, dynamic=False),
+            torch.compile(adapter_y, dynamic=False),
+        )
         if compile
         else (adapter_x, adapter_y)
     )

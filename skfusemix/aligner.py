@@ -170,7 +170,7 @@ _OVERFLOW_SCALE, _LARGE_SCALE = 1e18, 1e4
 _RANGE_RATIO = 1e6
 
 
-def check_input_scale(Z, name, chunk_rows=65536):
+def check_input_scale(Z, name, chunk_rows=None):
     """Refuse latents whose scale overflows float32 training, and warn about
     scales that train badly (huge values, wildly different feature ranges,
     all features constant).  One pass over ``Z`` in row chunks, no copy of
@@ -216,12 +216,15 @@ def check_input_scale(Z, name, chunk_rows=65536):
 
 def _chunked_aminmax(Z, chunk_rows):
     if isinstance(Z, torch.Tensor):
-        chunks = (Z[i : i + chunk_rows] for i in range(0, Z.shape[0], chunk_rows))
+        step = chunk_rows or 65536
+        chunks = (Z[i : i + step] for i in range(0, Z.shape[0], step))
     else:  # memmaps read from their files, other arrays sliced
         chunks = (rows for _, rows in scan(Z, chunk_rows))
     lo = hi = None
     for chunk in chunks:
-        c_lo, c_hi = (t.cpu().numpy() for t in torch.aminmax(chunk.double(), dim=0))
+        if not chunk.dtype.is_floating_point:
+            chunk = chunk.double()  # min and max are exact in any float dtype
+        c_lo, c_hi = (t.cpu().double().numpy() for t in torch.aminmax(chunk, dim=0))
         lo = c_lo if lo is None else np.minimum(lo, c_lo)
         hi = c_hi if hi is None else np.maximum(hi, c_hi)
     return lo, hi
@@ -721,9 +724,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         on_device = isinstance(X, torch.Tensor) and X.device.type != "cpu"
         stream = None
         if not on_device and not (isinstance(y, torch.Tensor) and y.is_cuda):
-            item = (
-                _dtype_bytes(X) * X.shape[1] + _dtype_bytes(y) * y.shape[1]
-            )
+            item = _dtype_bytes(X) * X.shape[1] + _dtype_bytes(y) * y.shape[1]
             rows = batch_size * (2 if self.alpha > 0 else 1)
             stream = {
                 "row_bytes": item,
