@@ -100,7 +100,7 @@ def _load_npy(path, what, ndim=2):
             f"{what} file {path!r} must hold a {ndim}-D array of shape {shape}, "
             f"got shape {Z.shape}."
         )
-    return np.asarray(Z)
+    return Z  # a memmap: fit streams it when it is larger than the memory budget
 
 
 def _load_pairs(args):
@@ -252,7 +252,38 @@ HYPER_PARAMETERS = (
     ("--max-epochs", int, "max_epochs", "passes over the pairs"),
     ("--learning-rate", float, "learning_rate", "peak AdamW learning rate"),
     ("--weight-decay", float, "weight_decay", "AdamW weight decay"),
-)
+    ("--max-memory", "bytes", "max_memory",
+     "memory budget, e.g. 8G or 512M; larger latents are streamed from the files"),
+    ("--storage-dtype", "dtype", "storage_dtype",
+     "float32, float16 or bfloat16: dtype of the latents on the device"),
+)  # fmt: skip
+
+
+def _bytes(text):
+    """``8G``, ``512M``, ``100k`` or a plain number of bytes."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    scale = units.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if text[-1:] in units else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 8G, 512M or 1000000, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _dtype(text):
+    if text not in ("float32", "float16", "bfloat16"):
+        raise argparse.ArgumentTypeError(
+            f"choose float32, float16 or bfloat16, got {text!r}"
+        )
+    return text
+
+
+_TYPES = {"bytes": _bytes, "dtype": _dtype}
 
 
 def _fit(args):
@@ -368,11 +399,15 @@ def _demo(args):
     print("\nHeld-out cross-modal retrieval (x = image, y = name):")
     _print_table(result.retrieval, TABLE_COLUMNS)
     if any(r.get("cached") for r in result.retrieval):
-        print("(fits restored from the previous run's checkpoints; 'fit s' is their "
-              "original training time)")
-    print(f"\nZero-shot classification of the {result.zero_shot_n_test} held-out images "
-          f"into the {result.n_classes} Unicode emoji categories, by nearest category "
-          "name:")
+        print(
+            "(fits restored from the previous run's checkpoints; 'fit s' is their "
+            "original training time)"
+        )
+    print(
+        f"\nZero-shot classification of the {result.zero_shot_n_test} held-out images "
+        f"into the {result.n_classes} Unicode emoji categories, by nearest category "
+        "name:"
+    )
     _print_table(result.zero_shot, ZERO_SHOT_COLUMNS)
     for path in result.figures:
         print(f"wrote {path}")
@@ -477,7 +512,9 @@ def build_parser():
     _add_pairs(fit, "item of each row (the rows of one image), for the training report")
     fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="where to save")
     for option, type_, name, help_ in HYPER_PARAMETERS:
-        fit.add_argument(option, type=type_, dest=name, default=None, help=help_)
+        fit.add_argument(
+            option, type=_TYPES.get(type_, type_), dest=name, default=None, help=help_
+        )
     fit.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)"
     )

@@ -53,6 +53,19 @@ def test_help_of_each_command(command, capsys):
         ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--alpha", "lots"],
         ["evaluate", "m", "--x", "a.npy"],  # no --y
         ["evaluate", "m", "--x", "a.npy", "--y", "b.npy", "--bogus"],
+        ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--max-memory", "lots"],
+        ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--max-memory", "-1G"],
+        [
+            "fit",
+            "--x",
+            "a.npy",
+            "--y",
+            "b.npy",
+            "--out",
+            "m",
+            "--storage-dtype",
+            "int8",
+        ],
     ],
 )
 def test_usage_errors_exit_2(argv, capsys):
@@ -86,6 +99,24 @@ def model_dir(latent_files, tmp_path_factory):
             "--device", "cpu", "--seed", "3"]  # fmt: skip
     assert main(argv) == 0
     return out
+
+
+def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
+    from conftest import make_pairs
+
+    Zx, Zy = make_pairs(n=3000)
+    np.save(tmp_path / "zx.npy", Zx)
+    np.save(tmp_path / "zy.npy", Zy)
+    caplog.set_level("INFO", logger="skfusemix")
+    argv = ["fit", "--x", str(tmp_path / "zx.npy"), "--y", str(tmp_path / "zy.npy"),
+            "--out", str(tmp_path / "m"), "--n-components", "16", "--n-layers", "1",
+            "--batch-size", "32", "--max-epochs", "1", "--device", "cpu",
+            "--max-memory", "530k", "--storage-dtype", "float16", "-vv"]  # fmt: skip
+    assert main(argv) == 0
+    assert "streaming 3,000 pairs" in caplog.text
+    model = load_model(str(tmp_path / "m"))
+    assert model.get_params()["max_memory"] == 530 * 1024
+    assert model.get_params()["storage_dtype"] == "float16"
 
 
 def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
