@@ -223,7 +223,7 @@ def test_bad_input():
         topk_search(S, bad)
     with pytest.raises(ValueError, match="2D"):
         retrieval_ranks(torch.ones(4), torch.ones(4))
-    for chunk_size in (0, -1, 2.5, True, None):
+    for chunk_size in (0, -1, 2.5, True, "64"):
         with pytest.raises(ValueError, match="chunk_size must be a positive"):
             retrieval_ranks(S, S, chunk_size=chunk_size)
         with pytest.raises(ValueError, match="chunk_size must be a positive"):
