@@ -44,7 +44,10 @@ for row in result.zero_shot:
 # Top-5 retrievals for held-out names, and recall@k of every method
 # ------------------------------------------------------------------
 for path in result.figures:
-    fig = plt.figure(figsize=(10, 7))
-    plt.imshow(plt.imread(path))
-    plt.axis("off")
+    image = plt.imread(path)
+    height, width = image.shape[:2]
+    fig = plt.figure(figsize=(width / 100, height / 100))  # the PNG at its own size
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(image)
+    ax.axis("off")
 plt.show()
