@@ -62,7 +62,8 @@ def _resolve_device(device):
 
 
 def _check_chunk_size(chunk_size, device):
-    """``None``: 1024 on the CPU (blocks that stay in cache), 8192 on a GPU."""
+    """``None``: 1024 on the CPU (the fastest of 512..4096 with 2 threads in
+    ``benchmarks/bench_retrieval.py``), 8192 on a GPU."""
     if chunk_size is None:
         return 1024 if device.type == "cpu" else 8192
     if (
@@ -101,7 +102,7 @@ def _as_tensor(X, name):
 
 
 def _paired_tensors(A, B, names):
-    """Validate two embedding matrices of one space; common dtype, host copies."""
+    """Validate two embedding matrices of one space, cast to a common dtype."""
     A, B = _as_tensor(A, names[0]), _as_tensor(B, names[1])
     if A.shape[1] != B.shape[1]:
         raise ValueError(
@@ -127,8 +128,10 @@ def _block_scores(Q, G, out):
 def _count(mask, dim):
     """``mask.sum(dim)``, summed in a narrow integer type (several times faster
     on the CPU than the default int64 accumulation of a bool sum)."""
-    dtype = torch.int16 if mask.shape[dim] <= torch.iinfo(torch.int16).max else None
-    return mask.view(torch.uint8).sum(dim=dim, dtype=dtype or torch.int32)
+    narrow = mask.shape[dim] <= torch.iinfo(torch.int16).max
+    return mask.view(torch.uint8).sum(
+        dim=dim, dtype=torch.int16 if narrow else torch.int32
+    )
 
 
 def _blocks(n, size):
@@ -257,8 +260,11 @@ def retrieval_ranks(Sx, Sy, *, groups=None, chunk_size=None, device=None):
     chunk_size = _check_chunk_size(chunk_size, device)
 
     codes, first = _item_codes(Sx.cpu().numpy() if groups is None else None, groups)
-    first_t = torch.as_tensor(first, device=Sx.device)
-    items = Sx.index_select(0, first_t).to(device)
+    if len(first) == len(Sx) and np.array_equal(first, np.arange(len(first))):
+        items = Sx.to(device)  # every row its own item, in order: no copy
+    else:
+        items = Sx.index_select(0, torch.as_tensor(first, device=Sx.device))
+        items = items.to(device)
     ranks = _ranks(
         items,
         Sy.to(device),
