@@ -99,10 +99,12 @@ def main(argv=None):
     results = {}
     for name, limit in (("in-memory", None), ("streamed", budget)):
         script = _CHILD.format(threads=args.threads, x=x, y=y, kw=kw, budget=limit)
-        out = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True
-        ).stdout
-        results[name] = json.loads(out.strip().splitlines()[-1])
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True
+        )
+        if run.returncode:
+            sys.exit(f"the {name} fit failed:\n{run.stderr.strip().splitlines()[-1]}")
+        results[name] = json.loads(run.stdout.strip().splitlines()[-1])
 
     mib = 2**20
     print(
