@@ -559,27 +559,6 @@ def build_parser():
     return parser
 
 
-def _reuse_large_allocations():
-    """Keep glibc from returning large freed blocks to the system.
-
-    A convolutional encoder allocates and frees activation buffers of tens of
-    MiB on every batch; by default glibc serves each from a fresh ``mmap``, so
-    every batch pays the page faults again (measured: EfficientNet-Lite0 on 2
-    CPU cores encodes 30 images/s, 47-52 with this).  Only the ``encode``
-    and ``demo`` commands, which are whole processes of encoding, set it.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 2**30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def main(argv=None):
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -588,7 +567,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     if args.command in ("encode", "demo"):
-        _reuse_large_allocations()
+        from ._memory import reuse_large_allocations
+
+        reuse_large_allocations()
     if args.verbose >= 2:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     else:
