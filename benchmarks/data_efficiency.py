@@ -42,11 +42,21 @@ def plot(rows, path):
             sizes = sorted({r["n_train"] for r in data if r["method"] == method})
             means, sds = [], []
             for n in sizes:
-                v = [r["mean R@1"] for r in data if r["method"] == method and r["n_train"] == n]
+                v = [
+                    r["mean R@1"]
+                    for r in data
+                    if r["method"] == method and r["n_train"] == n
+                ]
                 means.append(np.mean(v))
                 sds.append(np.std(v))
-            style = "-o" if "FuseMix" in method else ("--o" if "alpha=0" in method else ":s")
-            ax.errorbar(sizes, means, yerr=sds, fmt=style, capsize=3, label=method, ms=4)
+            style = (
+                "-o"
+                if "FuseMix" in method
+                else ("--o" if "alpha=0" in method else ":s")
+            )
+            ax.errorbar(
+                sizes, means, yerr=sds, fmt=style, capsize=3, label=method, ms=4
+            )
         ax.set_xscale("log")
         ax.set_xlabel("training pairs")
         ax.set_ylabel("held-out mean R@1 (both directions)")
@@ -63,11 +73,20 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="data_efficiency.png")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--sizes", nargs="+", type=int, default=None,
-                        help="training sizes (default: 100 250 500 1000 and all)")
-    parser.add_argument("--include", nargs="*", default=[],
-                        help="JSON rows of earlier runs to add to the figure (e.g. the "
-                             "'all pairs' rows of small_data_recipe.py --json)")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        help="training sizes (default: 100 250 500 1000 and all)",
+    )
+    parser.add_argument(
+        "--include",
+        nargs="*",
+        default=[],
+        help="JSON rows of earlier runs to add to the figure (e.g. the "
+        "'all pairs' rows of small_data_recipe.py --json)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:

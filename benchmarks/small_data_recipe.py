@@ -36,8 +36,11 @@ from skfusemix.demo import retrieval_learning_curve
 #: Settings chosen by ``--stage tune`` (validation split of seed 0).
 CHOSEN = {
     "openmoji": {"CCA": {"reg": 0.1}, "Procrustes": {}, "ASIF": {"k": 32, "p": 24}},
-    "mfeat": {"CCA": {"reg": 0.03, "n_components": 64}, "Procrustes": {},
-              "ASIF": {"k": 32, "p": 4}},
+    "mfeat": {
+        "CCA": {"reg": 0.03, "n_components": 64},
+        "Procrustes": {},
+        "ASIF": {"k": 32, "p": 4},
+    },
 }
 
 
@@ -84,7 +87,10 @@ def methods(name, n_train):
         ("FuseMix (small-data recipe)", fusemix(n_train)),
         # Same number of optimizer steps: without mixing a step uses
         # batch_size pairs instead of 2 * batch_size, so half the epochs.
-        ("same, no mixing (alpha=0)", fusemix(n_train, alpha=0.0, max_epochs=_EPOCHS // 2)),
+        (
+            "same, no mixing (alpha=0)",
+            fusemix(n_train, alpha=0.0, max_epochs=_EPOCHS // 2),
+        ),
         ("CCA (tuned)", CCAAligner(**chosen["CCA"])),
         ("Procrustes (tuned)", ProcrustesAligner(**chosen["Procrustes"])),
         ("ASIF (tuned)", ASIFAligner(**chosen["ASIF"])),
@@ -108,7 +114,9 @@ def main(argv=None):
             from sklearn.model_selection import GroupShuffleSplit
 
             g = np.arange(len(Zx)) if groups is None else groups
-            train, _ = next(GroupShuffleSplit(1, test_size=0.2, random_state=0).split(Zx, groups=g))
+            train, _ = next(
+                GroupShuffleSplit(1, test_size=0.2, random_state=0).split(Zx, groups=g)
+            )
             n_fit = int(0.8 * len(train))
             rows = retrieval_learning_curve(
                 tune_grid(n_fit), Zx[train], Zy[train], g[train], train_sizes=[None],
@@ -131,12 +139,22 @@ def main(argv=None):
 
 def report(name, rows):
     print(f"\n{name}: held-out mean over {len({r['seed'] for r in rows})} seed(s)")
-    cols = ["x2y_R@1", "x2y_R@5", "x2y_R@10", "y2x_R@1", "y2x_R@5", "y2x_R@10", "mean R@1"]
+    cols = [
+        "x2y_R@1",
+        "x2y_R@5",
+        "x2y_R@10",
+        "y2x_R@1",
+        "y2x_R@5",
+        "y2x_R@10",
+        "mean R@1",
+    ]
     print(f"{'method':<48}" + "".join(f"{c:>10}" for c in cols) + f"{'fit s':>8}")
     by_method = {}
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)
-    ranked = sorted(by_method.items(), key=lambda kv: -np.mean([r["mean R@1"] for r in kv[1]]))
+    ranked = sorted(
+        by_method.items(), key=lambda kv: -np.mean([r["mean R@1"] for r in kv[1]])
+    )
     for method, rs in ranked:
         means = [np.mean([r[c] for r in rs]) for c in cols]
         spread = np.std([r["mean R@1"] for r in rs])

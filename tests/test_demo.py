@@ -24,7 +24,9 @@ class _TextEncoder:
 
 def _fake_openmoji(n=240, seed=0):
     rng = np.random.default_rng(seed)
-    Zx, Zy = make_paired_latents(n, 24, 16, n_components=6, noise=0.3, random_state=seed)
+    Zx, Zy = make_paired_latents(
+        n, 24, 16, n_components=6, noise=0.3, random_state=seed
+    )
     labels = rng.integers(0, 3, size=n)
     cx, cy = rng.normal(size=(3, 24)) * 2, rng.normal(size=(3, 16)) * 2
     Zx, Zy = Zx + cx[labels], Zy + cy[labels]

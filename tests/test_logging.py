@@ -48,8 +48,9 @@ def test_verbose_2_logs_one_line_per_epoch(caplog, clean_logger):
     with caplog.at_level(logging.INFO, logger="skfusemix"):
         _fit(verbose=2)
     lines = [r.getMessage() for r in caplog.records if r.name == "skfusemix"]
-    assert len(lines) == 2
-    assert lines[0].startswith("epoch 1/2") and "pairs/s" in lines[1]
+    assert len(lines) == 3  # where the latents live, then one line per epoch
+    assert lines[0].startswith("FuseMix fit on cpu: 64 pairs held on the device")
+    assert lines[1].startswith("epoch 1/2") and "pairs/s" in lines[2]
 
 
 def test_no_bare_print_in_the_library():

@@ -29,7 +29,11 @@ CPU = torch.device("cpu")
 def _memmap(tmp_path, name, array, order="C"):
     path = os.path.join(tmp_path, name)
     out = np.lib.format.open_memmap(
-        path, mode="w+", dtype=array.dtype, shape=array.shape, fortran_order=order == "F"
+        path,
+        mode="w+",
+        dtype=array.dtype,
+        shape=array.shape,
+        fortran_order=order == "F",
     )
     out[:] = array
     out.flush()
@@ -90,7 +94,10 @@ def test_scan_gather_and_row_groups(tmp_path):
 # ------------------------------------------------------------- the sampler
 def _epoch_rows(source, epoch, rows_per_step, generator=None):
     generator = generator or torch.Generator().manual_seed(0)
-    return [zx[:, 0].long().tolist() for zx, _ in source.epoch(epoch, rows_per_step, generator)]
+    return [
+        zx[:, 0].long().tolist()
+        for zx, _ in source.epoch(epoch, rows_per_step, generator)
+    ]
 
 
 @pytest.mark.parametrize("window_rows", [16, 48, 100, 1000])
@@ -110,7 +117,9 @@ def test_stream_epoch_draws_rows_without_replacement(window_rows):
     other = np.concatenate(_epoch_rows(source, 1, rows_per_step, generator))
     assert not np.array_equal(seen, other)  # a new order every epoch
     # The chunk order depends on (seed, epoch) only: a resumed fit reads it again.
-    np.testing.assert_array_equal(seen, np.concatenate(_epoch_rows(source, 0, rows_per_step)))
+    np.testing.assert_array_equal(
+        seen, np.concatenate(_epoch_rows(source, 0, rows_per_step))
+    )
     source.close()
 
 
@@ -255,7 +264,9 @@ def test_memmap_shapes_and_dtypes_are_checked(tmp_path):
     with pytest.raises(ValueError, match="2-D X"):
         FuseMixAligner(**FAST).fit(_memmap(tmp_path, "a.npy", Zx[:, 0]), Zy)
     with pytest.raises(TypeError, match="real numbers"):
-        FuseMixAligner(**FAST).fit(_memmap(tmp_path, "b.npy", Zx.astype(np.complex64)), Zy)
+        FuseMixAligner(**FAST).fit(
+            _memmap(tmp_path, "b.npy", Zx.astype(np.complex64)), Zy
+        )
     with pytest.raises(ValueError, match="pair row by row"):
         FuseMixAligner(**FAST).fit(_memmap(tmp_path, "c.npy", Zx[:50]), Zy)
     fitted = FuseMixAligner(**FAST).fit(_memmap(tmp_path, "d.npy", Zx), Zy)
