@@ -8,8 +8,11 @@ within a seed.  Writes a JSON of all rows and the figure used in the docs.
 
 Run::
 
-    python benchmarks/data_efficiency.py --out docs/images/data_efficiency.png \
-        --json docs/data_efficiency.json
+    python benchmarks/data_efficiency.py --threads 2 \
+        --out docs/images/data_efficiency.png --json rows.json
+
+The rows behind the docs' figure are in ``RESULTS_data_efficiency.json``;
+``--plot-only --include RESULTS_data_efficiency.json`` redraws it.
 """
 
 import argparse
@@ -27,6 +30,26 @@ from skfusemix.demo import retrieval_learning_curve  # noqa: E402
 SIZES = {"openmoji": [100, 250, 500, 1000, None], "mfeat": [100, 250, 500, 1000, None]}
 
 
+def curve_points(rows, method):
+    """Training sizes, mean and standard deviation of mean R@1 for one method.
+
+    One point per requested size: "all pairs" differs by a few pairs between
+    group splits, so it is placed at the mean number of pairs.
+    """
+    by_size = {}
+    for r in rows:
+        if r["method"] == method:
+            by_size.setdefault(r.get("size", r["n_train"]), []).append(r)
+    points = sorted(
+        (float(np.mean([r["n_train"] for r in g])), [r["mean R@1"] for r in g])
+        for g in by_size.values()
+    )
+    sizes = [n for n, _ in points]
+    means = [float(np.mean(v)) for _, v in points]
+    sds = [float(np.std(v)) for _, v in points]
+    return sizes, means, sds
+
+
 def plot(rows, path):
     import matplotlib
 
@@ -39,16 +62,7 @@ def plot(rows, path):
     for ax, name in zip(axes[0], names):
         data = [r for r in rows if r["data"] == name]
         for method in dict.fromkeys(r["method"] for r in data):
-            sizes = sorted({r["n_train"] for r in data if r["method"] == method})
-            means, sds = [], []
-            for n in sizes:
-                v = [
-                    r["mean R@1"]
-                    for r in data
-                    if r["method"] == method and r["n_train"] == n
-                ]
-                means.append(np.mean(v))
-                sds.append(np.std(v))
+            sizes, means, sds = curve_points(data, method)
             style = (
                 "-o"
                 if "FuseMix" in method
@@ -88,6 +102,11 @@ def main(argv=None):
         "'all pairs' rows of small_data_recipe.py --json)",
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="only redraw the figure from the --include rows",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         import torch
@@ -96,7 +115,7 @@ def main(argv=None):
     rows = []
     for path in args.include:
         rows += json.loads(Path(path).read_text())
-    for name in args.data:
+    for name in [] if args.plot_only else args.data:
         Zx, Zy, groups = load(name)
         for size in args.sizes or SIZES[name]:
             n_fit = int(0.8 * len(Zx)) if size is None else size
@@ -106,6 +125,7 @@ def main(argv=None):
             )  # fmt: skip
             for row in part:
                 row["data"] = name
+                row["size"] = "all" if size is None else size
                 print(f"{name:9} n={row['n_train']:5d} seed={row['seed']} "
                       f"{row['method']:<30} mean R@1={row['mean R@1']:.3f} "
                       f"rsum={row['rsum']:.2f} fit={row['fit s']:.1f}s", flush=True)  # fmt: skip

@@ -1,0 +1,65 @@
+"""The learning-curve benchmark's figure: one point per requested size, drawn
+from the rows stored with the docs (benchmarks/RESULTS_data_efficiency.json)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "data_efficiency.py"
+ROWS = ROOT / "benchmarks" / "RESULTS_data_efficiency.json"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("data_efficiency", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(method, n_train, size, value):
+    return {"method": method, "n_train": n_train, "size": size, "mean R@1": value}
+
+
+def test_all_pairs_is_one_point_at_the_mean_size(bench):
+    # "all" differs between group splits; fixed sizes do not.
+    rows = [
+        _row("a", 100, 100, 0.1),
+        _row("a", 100, 100, 0.3),
+        _row("a", 3188, "all", 0.4),
+        _row("a", 3212, "all", 0.6),
+        _row("b", 100, 100, 9.0),
+    ]
+    sizes, means, sds = bench.curve_points(rows, "a")
+    assert sizes == [100, 3200]
+    np.testing.assert_allclose(means, [0.2, 0.5])
+    np.testing.assert_allclose(sds, [0.1, 0.1])
+
+
+def test_rows_without_a_size_key_group_by_their_pair_count(bench):
+    rows = [_row("a", 50, None, 0.2), _row("a", 60, None, 0.4)]
+    for r in rows:
+        del r["size"]
+    assert bench.curve_points(rows, "a")[0] == [50, 60]
+
+
+def test_stored_rows_match_the_docs_table(bench):
+    rows = json.loads(ROWS.read_text())
+    openmoji = [r for r in rows if r["data"] == "openmoji"]
+    sizes, means, _ = bench.curve_points(openmoji, "FuseMix (small-data recipe)")
+    assert len(sizes) == 5 and sizes[:4] == [100, 250, 500, 1000]
+    text = (ROOT / "docs" / "small_data.md").read_text()
+    # The docs' OpenMoji FuseMix row, rounded as printed there.
+    for m in means:
+        assert f"{m:.3f}" in text
+
+
+def test_plot_only_redraws_the_figure(bench, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "curve.png"
+    assert bench.main(["--plot-only", "--include", str(ROWS), "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
