@@ -12,12 +12,15 @@ Two real paired data sets:
 split (20% of the training groups, seed 100) of the seed-0 training pairs; the
 test pairs are not touched.  ``--stage test`` (default): the chosen settings
 are fitted on all training pairs and measured on the held-out 20% of groups for
-seeds 0, 1, 2.  Inputs are standardised on the training pairs for every method.
+seeds 0, 1, 2.  ``--stage adapters``: the same held-out protocol for wider
+adapters than the recipe's (the mfeat table of docs/small_data.md).  Inputs are
+standardised on the training pairs for every method.
 
 Run::
 
     python benchmarks/small_data_recipe.py --data openmoji --stage tune
     python benchmarks/small_data_recipe.py --data openmoji mfeat --stage test --json out.json
+    python benchmarks/small_data_recipe.py --data mfeat --stage adapters
 
 On 2 CPU cores the test stage takes about 10 minutes per data set.
 """
@@ -97,11 +100,24 @@ def methods(name, n_train):
     ]
 
 
+def adapter_variants(name, n_train):
+    """The recipe against wider adapters (any data set)."""
+    return [
+        ("recipe (n_layers=1, expansion=1)", fusemix(n_train)),
+        ("expansion=4", fusemix(n_train, expansion=4)),
+        (
+            "expansion=4, no mixing",
+            fusemix(n_train, expansion=4, alpha=0.0, max_epochs=_EPOCHS // 2),
+        ),
+        ("n_layers=2, expansion=2", fusemix(n_train, n_layers=2, expansion=2)),
+    ]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", default=["openmoji", "mfeat"],
                         choices=["openmoji", "mfeat"])  # fmt: skip
-    parser.add_argument("--stage", choices=["tune", "test"], default="test")
+    parser.add_argument("--stage", choices=["tune", "test", "adapters"], default="test")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="write all rows to this file")
     args = parser.parse_args(argv)
@@ -124,8 +140,9 @@ def main(argv=None):
             )  # fmt: skip
         else:
             n_fit = int(0.8 * len(Zx))
+            grid = methods if args.stage == "test" else adapter_variants
             rows = retrieval_learning_curve(
-                methods(name, n_fit), Zx, Zy, groups, train_sizes=[None], n_repeats=3
+                grid(name, n_fit), Zx, Zy, groups, train_sizes=[None], n_repeats=3
             )
         for row in rows:
             row["data"] = name
