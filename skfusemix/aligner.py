@@ -519,9 +519,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         the OpenMoji demo data and UCI mfeat (see the docs' small-data page,
         which reports held-out results against CCA, Procrustes and ASIF).
         Standardise the latents first (e.g. a
-        :class:`~sklearn.preprocessing.StandardScaler` per modality).  For
-        latents narrower than a few hundred dimensions, wider adapters
-        (``n_layers=2, expansion=2``) did better on held-out mfeat pairs.
+        :class:`~sklearn.preprocessing.StandardScaler` per modality).  Wider
+        adapters (``n_layers=2, expansion=2``) did better on the held-out
+        pairs of both data sets, at about three times the fit time.
 
         Parameters
         ----------
