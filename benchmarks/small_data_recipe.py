@@ -67,6 +67,12 @@ def fusemix(n_train, **overrides):
     return FuseMixAligner(**{**FuseMixAligner.small_data_params(n_train), **overrides})
 
 
+def fusemix_no_mixing(n_train, **overrides):
+    """The same without mixing, at the same number of optimizer steps: a step
+    then uses batch_size pairs instead of 2 * batch_size, so half the epochs."""
+    return fusemix(n_train, alpha=0.0, max_epochs=_EPOCHS // 2, **overrides)
+
+
 def tune_grid(n_train):
     grid = []
     for reg, n_components, power in itertools.product(
@@ -89,12 +95,7 @@ def methods(name, n_train):
     chosen = CHOSEN[name]
     return [
         ("FuseMix (small-data recipe)", fusemix(n_train)),
-        # Same number of optimizer steps: without mixing a step uses
-        # batch_size pairs instead of 2 * batch_size, so half the epochs.
-        (
-            "same, no mixing (alpha=0)",
-            fusemix(n_train, alpha=0.0, max_epochs=_EPOCHS // 2),
-        ),
+        ("same, no mixing (alpha=0)", fusemix_no_mixing(n_train)),
         ("CCA (tuned)", CCAAligner(**chosen["CCA"])),
         ("Procrustes (tuned)", ProcrustesAligner(**chosen["Procrustes"])),
         ("ASIF (tuned)", ASIFAligner(**chosen["ASIF"])),
@@ -106,10 +107,7 @@ def adapter_variants(name, n_train):
     return [
         ("recipe (n_layers=1, expansion=1)", fusemix(n_train)),
         ("expansion=4", fusemix(n_train, expansion=4)),
-        (
-            "expansion=4, no mixing",
-            fusemix(n_train, expansion=4, alpha=0.0, max_epochs=_EPOCHS // 2),
-        ),
+        ("expansion=4, no mixing", fusemix_no_mixing(n_train, expansion=4)),
         ("n_layers=2, expansion=2", fusemix(n_train, n_layers=2, expansion=2)),
     ]
 

@@ -521,7 +521,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Standardise the latents first (e.g. a
         :class:`~sklearn.preprocessing.StandardScaler` per modality).  Wider
         adapters (``n_layers=2, expansion=2``) did better on the held-out
-        pairs of both data sets, at about three times the fit time.
+        pairs of both data sets, at two to three times the fit time.
 
         Parameters
         ----------
