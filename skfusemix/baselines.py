@@ -18,7 +18,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import linalg, sparse
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -45,6 +45,9 @@ def _validate_pair(estimator, X, y):
     )
     if sparse.issparse(y):
         raise TypeError(f"{type(estimator).__name__} does not accept a sparse y.")
+    # validate_data checks an object-dtype y for NaN only, before y_numeric
+    # casts it to float: infinities would slip through.
+    assert_all_finite(y, input_name="y")
     if y.ndim == 1:  # one feature, as in FuseMixAligner and sklearn.cross_decomposition
         y = y.reshape(-1, 1)
     estimator.n_features_y_in_ = y.shape[1]

@@ -124,6 +124,10 @@ def test_bad_inputs(aligner):
         Xb, yb = (bad, y) if bad.shape == X.shape else (X, bad)
         with pytest.raises(ValueError, match="NaN"):
             clone(aligner).fit(Xb, yb)
+    inf_object = y.astype(object)  # sklearn checks object arrays for NaN only
+    inf_object[3, 1] = np.inf
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        clone(aligner).fit(X, inf_object)
     with pytest.raises(TypeError, match="sparse"):
         clone(aligner).fit(X, sparse.csr_matrix(y))
     with pytest.raises(ValueError, match="minimum of 2 is required"):
