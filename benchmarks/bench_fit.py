@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from skfusemix import FuseMixAligner
-from skfusemix._training import build_optimizer
-from skfusemix.losses import SymmetricInfoNCE
-from skfusemix.mixing import fusemix
-from skfusemix.nn import Adapter, count_flops_per_row
+from skfusemix.engine._loop import build_optimizer
+from skfusemix.engine.losses import SymmetricInfoNCE
+from skfusemix.engine.mixing import fusemix
+from skfusemix.engine.nn import Adapter, count_flops_per_row
 
 
 def _model(args, device):

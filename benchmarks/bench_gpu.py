@@ -70,9 +70,9 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.dataloader import default_collate
 
 from skfusemix import FuseMixAligner
-from skfusemix.losses import SymmetricInfoNCE
-from skfusemix.mixing import fusemix
-from skfusemix.nn import Adapter, no_weight_decay
+from skfusemix.engine.losses import SymmetricInfoNCE
+from skfusemix.engine.mixing import fusemix
+from skfusemix.engine.nn import Adapter, no_weight_decay
 
 #: Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), matched in order
 #: against torch.cuda.get_device_name: more specific names first.

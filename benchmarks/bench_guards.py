@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-import skfusemix._training as training
+import skfusemix.engine._loop as training
 from skfusemix import FuseMixAligner
 
 

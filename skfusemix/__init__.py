@@ -6,12 +6,11 @@ The main entry point is :class:`FuseMixAligner`; retrieval metrics live in
 classification in :mod:`skfusemix.zero_shot`.
 """
 
+from ._version import __version__
 from .aligner import FuseMixAligner
 from .baselines import ASIFAligner, CCAAligner, ProcrustesAligner
 from .metrics import make_retrieval_scorer, retrieval_report
 from .zero_shot import zero_shot_classify, zero_shot_scores
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "ASIFAligner",

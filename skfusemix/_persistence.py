@@ -14,10 +14,9 @@ one this library reads; anything else is a ``ValueError`` before the
 estimator is built, never a partial load.
 
 The same atomic safetensors writer and strict reader serve the training
-checkpoints (:mod:`skfusemix._checkpoint`).
+checkpoints (:mod:`skfusemix.engine._checkpoint`).
 """
 
-import hashlib
 import json
 import math
 import numbers
@@ -26,8 +25,16 @@ import warnings
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+
+from ._io import (
+    load_module_tensors,
+    module_tensors,
+    read_json,
+    read_safetensors,
+    sha256_file,
+    write_json,
+    write_safetensors,
+)
 
 __all__ = ["load_aligner", "save_aligner"]
 
@@ -38,125 +45,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 _FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
-
-
-# ------------------------------------------------------------ safe file IO
-def _atomic_replace(path, write):
-    """Write ``path`` through ``write(tmp_path)`` then ``os.replace``: readers
-    see the old file or the new one, never half of one."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path, obj):
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
-
-    _atomic_replace(path, write)
-
-
-def read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"No {what} at {os.fspath(path)!r}.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"{os.fspath(path)!r} must hold a JSON object.")
-    return obj
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """Atomically save a dict of tensors (moved to CPU, made contiguous)
-    with string ``metadata`` in the header."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_replace(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-
-
-def read_safetensors(path):
-    """Tensors (on CPU) and header metadata of a safetensors file; a
-    ``ValueError`` for anything that is not one."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such file: {path!r}.")
-    try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # the Rust parser's SafetensorError, OSError, ...
-        raise ValueError(f"{path!r} is not a valid safetensors file: {exc}") from None
-    return tensors, metadata
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------- module <-> tensors
-def module_tensors(modules):
-    """``{"adapter_x.blocks.0.fc1.weight": ..., "loss.log_temperature": ...}``
-    for ``modules = {"adapter_x": ..., "adapter_y": ..., "loss": ...}``."""
-    return {
-        f"{prefix}.{name}": value
-        for prefix, module in modules.items()
-        for name, value in module.state_dict().items()
-    }
-
-
-def load_module_tensors(modules, tensors, source):
-    """Strictly copy ``tensors`` into ``modules`` (see :func:`module_tensors`).
-
-    Every expected name must be present with its exact shape and a floating
-    dtype, nothing else may be, and values must be finite; otherwise a
-    ValueError names the problems and no module is touched.
-    """
-    expected = {k: v for k, v in module_tensors(modules).items()}
-    problems = []
-    missing = sorted(set(expected) - set(tensors))
-    unknown = sorted(set(tensors) - set(expected))
-    if missing:
-        problems.append(f"missing tensors {_names(missing)}")
-    if unknown:
-        problems.append(f"unknown tensors {_names(unknown)}")
-    for key in sorted(set(expected) & set(tensors)):
-        got, want = tensors[key], expected[key]
-        if tuple(got.shape) != tuple(want.shape):
-            problems.append(
-                f"{key} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-            )
-        elif not got.dtype.is_floating_point:
-            problems.append(f"{key} has dtype {got.dtype}, expected a float")
-        elif not bool(torch.isfinite(got).all()):
-            problems.append(f"{key} holds NaN or infinite values")
-    if problems:
-        raise ValueError(
-            f"{source} does not match the model its configuration describes: "
-            + "; ".join(problems)
-            + "."
-        )
-    for prefix, module in modules.items():
-        state = {
-            name: tensors[f"{prefix}.{name}"] for name in module.state_dict().keys()
-        }
-        module.load_state_dict(state, strict=True)
-
-
-def _names(keys, limit=5):
-    shown = ", ".join(repr(k) for k in keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 # ------------------------------------------------------------- the aligner
@@ -203,7 +91,7 @@ def _encoder_identity(name, encoder):
 
 def save_aligner(estimator, path, encoders=None):
     """Implementation of :meth:`FuseMixAligner.save`."""
-    from . import __version__
+    from ._version import __version__
 
     params, skipped = {}, {}
     for name, value in estimator.get_params(deep=False).items():
@@ -338,7 +226,7 @@ def _fitted_attributes(fitted, config_path):
 
 def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     """Implementation of :meth:`FuseMixAligner.load`."""
-    from .aligner import resolve_device
+    from ._data import resolve_device
     from .encoders._memmap import _differences
 
     config_path = os.path.join(path, CONFIG_FILE)
@@ -414,8 +302,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     weights_path = os.path.join(path, WEIGHTS_FILE)
     tensors, _ = read_safetensors(weights_path)
 
-    from .losses import SymmetricInfoNCE
-    from .nn import Adapter
+    from .engine.losses import SymmetricInfoNCE
+    from .engine.nn import Adapter
 
     kwargs = {"expansion": estimator.expansion, "dropout": estimator.dropout}
     with torch.random.fork_rng(devices=[]):  # building modules draws random inits

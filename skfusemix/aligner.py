@@ -15,17 +15,26 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._checkpoint import Checkpoint, data_digest, weights_digest
+from ._data import (
+    as_device_tensor,
+    check_input_scale,
+    check_out_of_core,
+    check_tensor,
+    dtype_bytes,
+    resolve_device,
+    row_groups,
+    take,
+)
 from ._logging import logger, verbose_logger
-from ._memory import _human, plan_fit_memory
 from ._persistence import load_aligner, save_aligner
-from ._streaming import DeviceBatches, StreamBatches, gather, row_groups, scan
-from ._training import Validation, train
 from .base import AlignerMixin
+from .engine._batches import DeviceBatches, StreamBatches
+from .engine._checkpoint import Checkpoint, data_digest, weights_digest
+from .engine._loop import Validation, train
+from .engine._plan import _human, plan_fit_memory
+from .engine.losses import SymmetricInfoNCE
+from .engine.nn import Adapter
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
-from .losses import SymmetricInfoNCE
-from .metrics import _row_groups
-from .nn import Adapter
 
 __all__ = ["FuseMixAligner"]
 
@@ -36,119 +45,6 @@ _STORAGE_DTYPES = {
     "bfloat16": torch.bfloat16,
 }
 _TRANSFORM_CHUNK = 8192
-
-
-def resolve_device(device):
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a
-    :class:`torch.device` into an available :class:`torch.device`.
-
-    Raises
-    ------
-    ValueError
-        For an unknown device or one this machine does not have.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str | torch.device):
-        raise TypeError(
-            f"device must be 'auto', a device string such as 'cpu' or 'cuda:0', or a "
-            f"torch.device; got {type(device).__name__}."
-        )
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(
-            f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
-        ) from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on this "
-                "machine; use device='auto' or 'cpu'."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) are visible."
-            )
-    elif dev.type != "cpu":
-        raise ValueError(f"Unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'.")
-    return dev
-
-
-def _check_tensor(Z, name):
-    """Validate a torch tensor of latents without leaving its device."""
-    if Z.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D {name} of shape (n_samples, n_features), got shape {tuple(Z.shape)}."
-        )
-    if not (
-        Z.dtype.is_floating_point
-        or Z.dtype
-        in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
-    if Z.shape[0] == 0 or Z.shape[1] == 0:
-        raise ValueError(
-            f"Found array with shape {tuple(Z.shape)} for {name}: it must have at least 1 sample and 1 feature."
-        )
-    if Z.dtype.is_floating_point and not bool(torch.isfinite(Z).all()):
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-    return Z.detach()
-
-
-def _as_device_tensor(Z, device, dtype=torch.float32):
-    """One copy of validated latents on ``device`` in ``dtype``.
-
-    Never aliases the caller's memory, so nothing the user passed can be
-    modified by training.  A memmap is read from its file chunk by chunk.
-    """
-    if isinstance(Z, torch.Tensor):
-        return Z.to(device=device, dtype=dtype, copy=True)
-    if isinstance(Z, np.memmap):
-        out = torch.empty(Z.shape, dtype=dtype, device=device)
-        for start, rows in scan(Z):
-            out[start : start + len(rows)] = rows
-        return out
-    return torch.tensor(np.asarray(Z), dtype=dtype, device=device)
-
-
-def _take(Z, rows):
-    """Rows ``rows`` (sorted) of validated latents."""
-    if isinstance(Z, torch.Tensor):
-        return Z[torch.as_tensor(rows, device=Z.device)]
-    if isinstance(Z, np.memmap):
-        return gather(Z, rows)
-    return Z[rows]
-
-
-def _dtype_bytes(Z):
-    """Bytes per value of ``Z`` as it is streamed (integers as float32)."""
-    if isinstance(Z, torch.Tensor):
-        return Z.element_size() if Z.dtype.is_floating_point else 4
-    dtype = np.dtype(Z.dtype)
-    return dtype.itemsize if dtype.kind == "f" else 4
-
-
-def _check_out_of_core(Z, name, *, finite=True):
-    """Validate a memmap without reading it into memory (a NaN check reads
-    it once, in chunks, from the file)."""
-    if Z.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D {name} of shape (n_samples, n_features), got shape {Z.shape}."
-        )
-    if Z.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
-    if Z.shape[0] == 0 or Z.shape[1] == 0:
-        raise ValueError(
-            f"Found array with shape {Z.shape} for {name}: it must have at least 1 "
-            "sample and 1 feature."
-        )
-    if finite and Z.dtype.kind == "f":
-        for _, rows in scan(Z):
-            if not bool(torch.isfinite(rows).all()):
-                raise ValueError(f"Input {name} contains NaN or infinity.")
-    return Z
 
 
 def _concat_histories(old, new, n_old):
@@ -162,72 +58,6 @@ def _concat_histories(old, new, n_old):
             after = [n_old + e for e in after]
         out[key] = before + after
     return out
-
-
-#: Largest absolute input value accepted, and the one that draws a warning.
-_OVERFLOW_SCALE, _LARGE_SCALE = 1e18, 1e4
-#: Ratio of the widest to the narrowest per-feature range that draws a warning.
-_RANGE_RATIO = 1e6
-
-
-def check_input_scale(Z, name, chunk_rows=None):
-    """Refuse latents whose scale overflows float32 training, and warn about
-    scales that train badly (huge values, wildly different feature ranges,
-    all features constant).  One pass over ``Z`` in row chunks, no copy of
-    the whole matrix."""
-    lo, hi = _chunked_aminmax(Z, chunk_rows)
-    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-    max_abs = float(max(np.abs(lo).max(), np.abs(hi).max()))
-    if max_abs >= _OVERFLOW_SCALE:
-        raise ValueError(
-            f"{name} holds values up to {max_abs:.3g} in absolute value: training in "
-            "float32 overflows at this scale.  Standardise the latents first (e.g. "
-            "sklearn.preprocessing.StandardScaler)."
-        )
-    ranges = hi - lo
-    advice = (
-        "  Standardising the latents (e.g. sklearn.preprocessing.StandardScaler) "
-        "usually helps."
-    )
-    if not np.any(ranges > 0):
-        warnings.warn(
-            f"Every feature of {name} is constant: the adapters cannot tell its rows "
-            "apart.",
-            UserWarning,
-            stacklevel=3,
-        )
-    elif max_abs > _LARGE_SCALE:
-        warnings.warn(
-            f"{name} holds values up to {max_abs:.3g} in absolute value; the residual "
-            "blocks of the adapters work best on inputs of order 1." + advice,
-            UserWarning,
-            stacklevel=3,
-        )
-    elif ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
-        warnings.warn(
-            f"The features of {name} have ranges from {ranges[ranges > 0].min():.3g} "
-            f"to {ranges.max():.3g}: the narrow ones will barely be seen." + advice,
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _chunked_aminmax(Z, chunk_rows):
-    if isinstance(Z, torch.Tensor):
-        step = chunk_rows or 65536
-        chunks = (Z[i : i + step] for i in range(0, Z.shape[0], step))
-    else:  # memmaps read from their files, other arrays sliced
-        chunks = (rows for _, rows in scan(Z, chunk_rows))
-    lo = hi = None
-    for chunk in chunks:
-        if not chunk.dtype.is_floating_point:
-            chunk = chunk.double()  # min and max are exact in any float dtype
-        c_lo, c_hi = (t.cpu().double().numpy() for t in torch.aminmax(chunk, dim=0))
-        lo = c_lo if lo is None else np.minimum(lo, c_lo)
-        hi = c_hi if hi is None else np.maximum(hi, c_hi)
-    return lo, hi
 
 
 #: The small-data recipe (see :meth:`FuseMixAligner.small_data_params`).
@@ -648,16 +478,16 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             validation = None
             if val_idx is not None:
                 validation = Validation(
-                    _as_device_tensor(_take(X, val_idx), device),
-                    _as_device_tensor(_take(y, val_idx), device),
-                    _row_groups(_take(X, val_idx)),
+                    as_device_tensor(take(X, val_idx), device),
+                    as_device_tensor(take(y, val_idx), device),
+                    row_groups(take(X, val_idx)),
                 )
             if plan["path"] == "device":
                 if train_idx is not None:
-                    X, y = _take(X, train_idx), _take(y, train_idx)
+                    X, y = take(X, train_idx), take(y, train_idx)
                 batches = DeviceBatches(
-                    _as_device_tensor(X, device, storage),
-                    _as_device_tensor(y, device, storage),
+                    as_device_tensor(X, device, storage),
+                    as_device_tensor(y, device, storage),
                 )
             else:
                 keep = None
@@ -721,12 +551,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
     def _plan_memory(self, X, y, device, storage, n_train, val_idx, batch_size):
         """Device-resident or streamed latents, from the memory budget (see
-        :func:`skfusemix._memory.plan_fit_memory`)."""
+        :func:`skfusemix.engine._plan.plan_fit_memory`)."""
         n_layers = self._check_n_layers()
         on_device = isinstance(X, torch.Tensor) and X.device.type != "cpu"
         stream = None
         if not on_device and not (isinstance(y, torch.Tensor) and y.is_cuda):
-            item = _dtype_bytes(X) * X.shape[1] + _dtype_bytes(y) * y.shape[1]
+            item = dtype_bytes(X) * X.shape[1] + dtype_bytes(y) * y.shape[1]
             rows = batch_size * (2 if self.alpha > 0 else 1)
             stream = {
                 "row_bytes": item,
@@ -792,7 +622,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         identical X rows (one item, several captions) stay on one side."""
         if not self.early_stopping:
             return None, None
-        groups = row_groups(X) if isinstance(X, np.memmap) else _row_groups(X)
+        groups = row_groups(X)
         n_groups = int(groups.max()) + 1
         if n_groups < 4:
             raise ValueError(
@@ -899,7 +729,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     # --------------------------------------------------------- validation
     def _check_X(self, X, *, reset, fitting=False):
         if isinstance(X, torch.Tensor):
-            X = _check_tensor(X, "X")
+            X = check_tensor(X, "X")
             if reset:
                 self.n_features_in_ = X.shape[1]
                 if hasattr(self, "feature_names_in_"):
@@ -911,7 +741,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 )
             return X
         if isinstance(X, np.memmap):  # not read into memory
-            X = _check_out_of_core(X, "X", finite=not fitting)
+            X = check_out_of_core(X, "X", finite=not fitting)
             if reset:
                 self.n_features_in_ = X.shape[1]
                 if hasattr(self, "feature_names_in_"):
@@ -926,9 +756,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
     def _check_y(self, y, *, reset, fitting=False):
         if isinstance(y, torch.Tensor):
-            y = _check_tensor(y, "y")
+            y = check_tensor(y, "y")
         elif isinstance(y, np.memmap):
-            y = _check_out_of_core(
+            y = check_out_of_core(
                 y.reshape(-1, 1) if y.ndim == 1 else y, "y", finite=not fitting
             )
         else:
@@ -995,7 +825,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         out = np.empty((Z.shape[0], self.n_components), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, Z.shape[0], _TRANSFORM_CHUNK):
-                chunk = _as_device_tensor(Z[start : start + _TRANSFORM_CHUNK], device)
+                chunk = as_device_tensor(Z[start : start + _TRANSFORM_CHUNK], device)
                 out[start : start + chunk.shape[0]] = (
                     F.normalize(adapter(chunk), dim=-1).cpu().numpy()
                 )

@@ -2,7 +2,8 @@
 
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
-from .metrics import _mean_r1, _row_groups, retrieval_report
+from ._data import row_groups
+from .metrics import _mean_r1, retrieval_report
 
 __all__ = ["AlignerMixin"]
 
@@ -60,7 +61,7 @@ class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             ``(x2y_R@1 + y2x_R@1) / 2``, in [0, 1]; higher is better.
         """
         report = retrieval_report(
-            self.transform(X), self.transform_y(y), groups=_row_groups(X), ks=(1,)
+            self.transform(X), self.transform_y(y), groups=row_groups(X), ks=(1,)
         )
         return _mean_r1(report)
 

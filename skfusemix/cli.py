@@ -567,7 +567,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     if args.command in ("encode", "demo"):
-        from ._memory import reuse_large_allocations
+        from .encoders._base import reuse_large_allocations
 
         reuse_large_allocations()
     if args.verbose >= 2:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ._io import atomic_replace
 from ._logging import verbose_logger
 
 __all__ = ["get_data_home", "load_mfeat", "load_openmoji", "make_paired_latents"]
@@ -422,16 +423,13 @@ def _render_openmoji(svg_dir, stems, size, n_jobs, verbose):
 
 
 def _save_atomic(path, **arrays):
-    """Write an ``.npz`` next to ``path`` and rename it, so that concurrent
-    readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Write an ``.npz`` so that concurrent readers never see a partial file."""
+
+    def write(tmp):
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_replace(path, write)
 
 
 # --------------------------------------------------------------------------

@@ -124,8 +124,8 @@ def encode_openmoji(*, data_home=None, verbose=0):
         The dataset (images, texts, groups, categories), plus ``text_encoder``,
         the fitted text encoder (to embed new texts such as class names).
     """
-    from ._memory import reuse_large_allocations
     from .datasets import get_data_home, load_openmoji
+    from .encoders._base import reuse_large_allocations
 
     reuse_large_allocations()  # encoding: ~1.6x faster on CPU, see its docstring
     data = load_openmoji(data_home=data_home, n_jobs=-1, verbose=verbose)

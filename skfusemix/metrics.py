@@ -15,13 +15,14 @@ of it), so a collapsed model that maps everything to one point scores zero
 instead of perfect recall.
 """
 
-import hashlib
 import numbers
 import warnings
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array
+
+from ._data import resolve_device, row_groups
 
 __all__ = [
     "make_retrieval_scorer",
@@ -47,18 +48,6 @@ def _item_codes(Sx, groups):
     remap = np.empty_like(order)
     remap[order] = np.arange(order.size)
     return remap[codes], first[order]
-
-
-def _resolve_device(device):
-    """``None`` or ``"auto"``: CUDA when available, else the CPU."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be None, 'auto' or a torch device, got {device!r}."
-        ) from exc
 
 
 def _check_chunk_size(chunk_size, device):
@@ -256,7 +245,7 @@ def retrieval_ranks(Sx, Sy, *, groups=None, chunk_size=None, device=None):
                 "Found input variables with inconsistent numbers of samples: "
                 f"[{Sx.shape[0]}, {groups.shape[0]}] (Sx and groups)"
             )
-    device = _resolve_device(device)
+    device = resolve_device(device)
     chunk_size = _check_chunk_size(chunk_size, device)
 
     codes, first = _item_codes(Sx.cpu().numpy() if groups is None else None, groups)
@@ -335,7 +324,7 @@ def topk_search(queries, gallery, k=10, *, chunk_size=None, device=None):
         raise ValueError(
             f"k must be an integer in [1, n_gallery={n_gallery}], got {k!r}."
         )
-    device = _resolve_device(device)
+    device = resolve_device(device)
     chunk_size = _check_chunk_size(chunk_size, device)
     queries, gallery = queries.to(device), gallery.to(device)
 
@@ -469,7 +458,7 @@ def make_retrieval_scorer(metric="rsum", *, ks=(1, 5, 10)):
         report = retrieval_report(
             estimator.transform(X),
             estimator.transform_y(y),
-            groups=_row_groups(X),
+            groups=row_groups(X),
             ks=report_ks,
         )
         if metric == "mean_R@1":
@@ -480,29 +469,3 @@ def make_retrieval_scorer(metric="rsum", *, ks=(1, 5, 10)):
 
     scorer.__name__ = f"retrieval_scorer_{metric}"
     return scorer
-
-
-def _row_groups(X):
-    """Item labels of the rows of raw ``X``: identical rows are one item.
-
-    Works for numeric arrays (identical rows) and for sequences of raw inputs
-    (identical strings, identical arrays such as images or waveforms).  Other
-    objects (e.g. PIL images) are compared by identity.
-    """
-    if hasattr(X, "to_numpy"):
-        X = X.to_numpy()
-    if type(X).__module__.startswith("torch"):
-        X = X.detach().cpu().numpy()
-    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim >= 1:
-        rows = X.reshape(X.shape[0], -1)
-        return np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
-    keys = []
-    for value in X:
-        if isinstance(value, str):
-            keys.append("s:" + value)
-        elif isinstance(value, np.ndarray):
-            digest = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()
-            keys.append(f"a:{value.dtype}:{value.shape}:{digest}")
-        else:
-            keys.append(f"o:{id(value)}")
-    return np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)

@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from conftest import FAST, make_pairs
 from skfusemix import FuseMixAligner, make_retrieval_scorer, retrieval_report
-from skfusemix.aligner import resolve_device
+from skfusemix._data import resolve_device
 
 
 @parametrize_with_checks(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from skfusemix.nn import Adapter, count_flops_per_row
+from skfusemix.engine.nn import Adapter, count_flops_per_row
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_gpu.py"

@@ -14,9 +14,9 @@ PUBLIC_MODULES = [
     "skfusemix.encoders",
     "skfusemix.datasets",
     "skfusemix.plotting",
-    "skfusemix.losses",
-    "skfusemix.mixing",
-    "skfusemix.nn",
+    "skfusemix.engine.losses",
+    "skfusemix.engine.mixing",
+    "skfusemix.engine.nn",
 ]
 
 

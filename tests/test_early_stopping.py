@@ -7,7 +7,7 @@ from sklearn.utils import check_random_state
 
 from conftest import make_pairs
 from skfusemix import FuseMixAligner, retrieval_report
-from skfusemix._training import mean_recall_at_1
+from skfusemix.engine._loop import mean_recall_at_1
 
 KW = dict(n_components=8, n_layers=1, expansion=2, dropout=0.1, batch_size=32,
           random_state=0)  # fmt: skip

@@ -797,7 +797,7 @@ def test_cache_survives_deleted_and_corrupt_shards(bert_loaded, tmp_path):
 
 
 def test_device_resolution(bert_dir):
-    from skfusemix.encoders._base import resolve_device
+    from skfusemix._data import resolve_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from skfusemix import _training
-from skfusemix._streaming import DeviceBatches
-from skfusemix.losses import TEMPERATURE_BOUNDS, SymmetricInfoNCE
-from skfusemix.mixing import fusemix, sample_lambdas
-from skfusemix.nn import Adapter, ResidualBlock, count_flops_per_row
+from skfusemix.engine import _loop as _training
+from skfusemix.engine._batches import DeviceBatches
+from skfusemix.engine.losses import TEMPERATURE_BOUNDS, SymmetricInfoNCE
+from skfusemix.engine.mixing import fusemix, sample_lambdas
+from skfusemix.engine.nn import Adapter, ResidualBlock, count_flops_per_row
 
 
 def _numpy_clip_loss(sx, sy, temperature):

@@ -11,7 +11,11 @@ import torch
 
 from conftest import make_pairs
 from skfusemix import FuseMixAligner
-from skfusemix._memory import available_memory, check_fit_memory, estimate_fit_memory
+from skfusemix.engine._plan import (
+    available_memory,
+    check_fit_memory,
+    estimate_fit_memory,
+)
 
 SIZES = dict(n_samples=1000, n_features=64, n_features_y=48, n_components=32,
              n_layers=(2, 2), expansion=4, batch_size=512)  # fmt: skip
@@ -46,7 +50,7 @@ def test_too_little_memory_fails_early_with_a_batch_size_that_fits():
 
 
 def test_fit_checks_memory_before_training(monkeypatch):
-    import skfusemix._training as training
+    import skfusemix.engine._loop as training
 
     def never(*args, **kwargs):
         raise AssertionError("training must not start")
@@ -63,7 +67,7 @@ _MEASURE = """
 import json, sys, numpy as np, torch
 sys.path.insert(0, {tests!r})
 from skfusemix import FuseMixAligner
-from skfusemix._memory import estimate_fit_memory
+from skfusemix.engine._plan import estimate_fit_memory
 torch.set_num_threads(1)
 kw = dict(n_components=64, n_layers=1, expansion=4, dropout=0.1, max_epochs=1,
           random_state=0, alpha=1.0)

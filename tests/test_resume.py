@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import skfusemix._training as training
+import skfusemix.engine._loop as training
 from conftest import make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix._persistence import read_safetensors
@@ -133,7 +133,7 @@ sys.path.insert(0, {tests!r})
 from conftest import make_pairs
 from skfusemix import FuseMixAligner
 import time
-import skfusemix._training as training
+import skfusemix.engine._loop as training
 Zx, Zy = make_pairs(n=100)
 original = training.fusemix
 def slow(*args):  # make sure the parent kills it mid-way
@@ -224,7 +224,7 @@ import sys, json, warnings
 import numpy as np
 sys.path.insert(0, {tests!r})
 from conftest import make_pairs
-import skfusemix._training as training
+import skfusemix.engine._loop as training
 from skfusemix import FuseMixAligner
 Zx, Zy = make_pairs(n=200)
 original = training.fusemix

@@ -12,16 +12,9 @@ import torch
 
 from conftest import FAST, make_pairs
 from skfusemix import FuseMixAligner
-from skfusemix._memory import plan_fit_memory
-from skfusemix._streaming import (
-    DeviceBatches,
-    RowReader,
-    StreamBatches,
-    gather,
-    row_groups,
-    scan,
-)
-from skfusemix.metrics import _row_groups
+from skfusemix._data import RowReader, gather, row_groups, scan
+from skfusemix.engine._batches import DeviceBatches, StreamBatches
+from skfusemix.engine._plan import plan_fit_memory
 
 CPU = torch.device("cpu")
 
@@ -86,7 +79,7 @@ def test_scan_gather_and_row_groups(tmp_path):
     np.testing.assert_array_equal(np.concatenate(blocks), mm)
     rows = np.array([0, 6, 7, 50, 89])
     np.testing.assert_array_equal(gather(mm, rows, chunk_rows=7).numpy(), mm[rows])
-    ours, reference = row_groups(mm, chunk_rows=7), _row_groups(np.asarray(mm))
+    ours, reference = row_groups(mm, chunk_rows=7), row_groups(np.asarray(mm))
     pairs = np.unique(np.stack([ours, reference], axis=1), axis=0)
     assert len(pairs) == len(np.unique(ours)) == len(np.unique(reference)) == 30
 
@@ -195,7 +188,7 @@ def test_half_storage_on_the_device_trains_like_float32(pairs):
 def test_killed_streamed_fit_resumes_to_the_uninterrupted_result(
     memmaps, tmp_path, monkeypatch
 ):
-    import skfusemix._training as training
+    import skfusemix.engine._loop as training
 
     _, _, mx, my = memmaps
     kw = dict(FAST, max_epochs=6, random_state=0, max_memory=700_000)

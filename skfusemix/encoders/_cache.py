@@ -16,6 +16,8 @@ import uuid
 
 import numpy as np
 
+from .._io import atomic_replace
+
 __all__ = ["LatentStore"]
 
 logger = logging.getLogger(__name__)
@@ -113,14 +115,16 @@ class LatentStore:
 
 
 def _atomic_save(path, array):
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(array))
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(array))
+
+    atomic_replace(path, write)
 
 
 def _atomic_write_text(path, text):
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_replace(path, write)

@@ -4,11 +4,11 @@ import itertools
 import json
 import logging
 import os
-import uuid
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .._io import write_json
 from ._fingerprint import hash_item
 from ._loading import model_name
 
@@ -151,15 +151,6 @@ def _differences(expected, found, prefix=""):
     return diffs
 
 
-def _write_json(path, obj):
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _chunks(X, n, chunk_size, start):
     """Yield ``(begin, items)`` chunks of X from row ``start``."""
     if hasattr(X, "__getitem__") and not isinstance(X, dict):
@@ -276,7 +267,7 @@ def encode_to_npy(
         format=_FORMAT, version=_VERSION, n_samples=n, chunk_size=int(chunk_size)
     )
     try:
-        from .. import __version__
+        from .._version import __version__
 
         meta["skfusemix_version"] = __version__
     except ImportError:  # pragma: no cover
@@ -296,7 +287,7 @@ def encode_to_npy(
         if out is None:
             meta.update(dtype="float32", shape=[n, int(Z.shape[1])], complete=False)
             meta["first_chunk"] = first_digest
-            _write_json(meta_path, meta)
+            write_json(meta_path, meta, sync=True)
             out = np.lib.format.open_memmap(
                 path, mode="w+", dtype=np.float32, shape=(n, Z.shape[1])
             )
@@ -307,12 +298,12 @@ def encode_to_npy(
             )
         out[begin : begin + expected] = Z
         out.flush()
-        _write_json(progress_path, {"n_done": begin + expected})
+        write_json(progress_path, {"n_done": begin + expected}, sync=True)
     del out
     with open(meta_path, encoding="utf-8") as f:
         meta = json.load(f)
     meta["complete"] = True
-    _write_json(meta_path, meta)
+    write_json(meta_path, meta, sync=True)
     if os.path.exists(progress_path):
         os.remove(progress_path)
     return np.load(path, mmap_mode="r")

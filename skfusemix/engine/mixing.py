@@ -25,7 +25,7 @@ def sample_lambdas(alpha, n_steps, random_state):
     Examples
     --------
     >>> import numpy as np
-    >>> from skfusemix.mixing import sample_lambdas
+    >>> from skfusemix.engine.mixing import sample_lambdas
     >>> sample_lambdas(0.0, 3, np.random.RandomState(0))
     array([1., 1., 1.], dtype=float32)
     """
@@ -57,7 +57,7 @@ def fusemix(zx, zy, lam):
     Examples
     --------
     >>> import torch
-    >>> from skfusemix.mixing import fusemix
+    >>> from skfusemix.engine.mixing import fusemix
     >>> mx, my = fusemix(torch.tensor([[0.0], [4.0]]), torch.tensor([[1.0], [3.0]]), 0.25)
     >>> mx.tolist(), my.tolist()
     ([[3.0]], [[2.5]])

@@ -36,7 +36,7 @@ class SymmetricInfoNCE(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skfusemix.losses import SymmetricInfoNCE
+    >>> from skfusemix.engine.losses import SymmetricInfoNCE
     >>> s = torch.nn.functional.normalize(torch.eye(4), dim=1)
     >>> loss = SymmetricInfoNCE(temperature=0.1)(s, s)
     >>> round(float(loss), 4)

@@ -13,7 +13,7 @@ then ``os.replace``) holding
 
 The mixing coefficients need not be stored: they are drawn from the seed for
 the whole fit up front, so a resumed fit draws the same ones.  Loading parses
-JSON and safetensors only and is strict, like :mod:`skfusemix._persistence`.
+JSON and safetensors only and is strict, like the saved models (:mod:`skfusemix._io`).
 """
 
 import hashlib
@@ -23,7 +23,7 @@ import os
 import numpy as np
 import torch
 
-from ._persistence import (
+from .._io import (
     load_module_tensors,
     module_tensors,
     read_safetensors,
@@ -46,7 +46,7 @@ def data_digest(*arrays, n_rows=1024):
             sample = Z[torch.as_tensor(rows, device=Z.device)].float().cpu().numpy()
             sums = Z.double().sum(dim=0).cpu().numpy()
         elif isinstance(Z, np.memmap):  # read from the file, not the mapping
-            from ._streaming import gather, scan
+            from .._data import gather, scan
 
             sample = gather(Z, rows).numpy()
             sums = sum(block.double().sum(dim=0) for _, block in scan(Z)).numpy()
@@ -69,7 +69,7 @@ def weights_digest(modules):
 
 
 class Checkpoint:
-    """Save and restore the state of :func:`skfusemix._training.train`.
+    """Save and restore the state of :func:`skfusemix.engine._loop.train`.
 
     Parameters
     ----------

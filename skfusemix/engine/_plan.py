@@ -66,7 +66,7 @@ def estimate_fit_memory(
 
     Examples
     --------
-    >>> from skfusemix._memory import estimate_fit_memory
+    >>> from skfusemix.engine._plan import estimate_fit_memory
     >>> est = estimate_fit_memory(10_000, 768, 384, n_components=512,
     ...                           n_layers=(4, 4), expansion=4, batch_size=4096)
     >>> round(est["total"] / 2**20)  # MiB
@@ -213,7 +213,7 @@ def _stream_plan(device, available, stream, sizes):
     """The largest streaming window the budget allows, or None."""
     if stream is None:
         return None
-    from ._streaming import stream_buffer_bytes
+    from ._batches import stream_buffer_bytes
 
     estimate = estimate_fit_memory(**dict(sizes, n_samples=0))
     per_window = stream_buffer_bytes(
@@ -236,25 +236,3 @@ def check_fit_memory(device, available=None, **sizes):
     than ``available`` bytes (default: :func:`available_memory`) with its
     latents on the device; return the estimate otherwise."""
     return plan_fit_memory(device, available, **sizes)["estimate"]
-
-
-def reuse_large_allocations():
-    """Keep glibc from returning large freed blocks to the system.
-
-    A convolutional encoder allocates and frees activation buffers of tens of
-    MiB on every batch; by default glibc serves each from a fresh ``mmap``, so
-    every batch pays the page faults again (measured: EfficientNet-Lite0 on 2
-    CPU cores encodes 30 images/s, 47-52 with this).  Process-wide, so only
-    the ``encode`` and ``demo`` commands and the demo's encoding call it.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 2**30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc
-        pass

@@ -1,6 +1,6 @@
 """The training loop: batches from a batch source (device-resident latents
 gathered by index, or latents streamed from larger-than-memory arrays, see
-:mod:`skfusemix._streaming`), FuseMix, symmetric InfoNCE, AdamW with warm-up
+:mod:`skfusemix.engine._batches`), FuseMix, symmetric InfoNCE, AdamW with warm-up
 and cosine decay.
 
 Nothing in the step loop talks to the host: batch indices come from a device
@@ -9,7 +9,7 @@ on the device, and per-step losses are summed on the device.  The host syncs
 once per epoch, to check that the loss and the weights are finite
 (:class:`DivergenceGuard`), record the history, and, when asked, score the
 validation pairs (:class:`EarlyStopping`) and write a checkpoint
-(:mod:`skfusemix._checkpoint`).  Ctrl-C stops after the current step.
+(:mod:`skfusemix.engine._checkpoint`).  Ctrl-C stops after the current step.
 """
 
 import math
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._logging import logger, verbose_logger
-from .exceptions import TrainingDivergedError
-from .metrics import _item_codes
+from .._logging import logger, verbose_logger
+from ..exceptions import TrainingDivergedError
+from ..metrics import _item_codes
 from .mixing import fusemix, sample_lambdas
 from .nn import no_weight_decay
 
@@ -115,7 +115,7 @@ def train(
     n_iter_no_change, tol : int, float
         Early stopping: stop after more than ``n_iter_no_change`` epochs in
         a row whose validation score did not beat the best by ``tol``.
-    checkpoint : skfusemix._checkpoint.Checkpoint or None, default=None
+    checkpoint : skfusemix.engine._checkpoint.Checkpoint or None, default=None
         Where to save the full training state every few epochs, and resume
         from when a matching checkpoint exists.
 

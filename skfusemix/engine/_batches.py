@@ -2,7 +2,7 @@
 streamed from arrays larger than the memory budget.
 
 Both sources yield, for one epoch, ``n // rows_per_step`` pairs of float32
-row blocks ``(zx, zy)`` on the training device; :func:`skfusemix._training.train`
+row blocks ``(zx, zy)`` on the training device; :func:`skfusemix.engine._loop.train`
 does not know which one it is fed.
 
 * :class:`DeviceBatches` holds ``Zx`` and ``Zy`` on the device (optionally in
@@ -18,19 +18,13 @@ does not know which one it is fed.
   so the mapping's pages never count in the process' resident memory.
 """
 
-import mmap
-import os
 import queue
 import threading
 
 import numpy as np
 import torch
 
-_NUMPY_TO_TORCH = {
-    np.dtype(np.float16): torch.float16,
-    np.dtype(np.float32): torch.float32,
-    np.dtype(np.float64): torch.float64,
-}
+from .._data import RowReader
 
 
 class DeviceBatches:
@@ -67,137 +61,6 @@ class DeviceBatches:
         for i in range(self.n // rows_per_step):
             idx = order[i * rows_per_step : (i + 1) * rows_per_step]
             yield self.Zx[idx].float(), self.Zy[idx].float()
-
-
-class RowReader:
-    """Read contiguous row ranges of a 2-D array into a buffer.
-
-    A C-contiguous, file-backed :class:`numpy.memmap` (mode ``r``, ``r+`` or
-    ``w+``) is read with ``os.preadv`` from its file: no page of the mapping
-    is touched, so the resident memory stays that of the buffers.  Any other
-    array-like (ndarray, memmap view with strides, CPU tensor, h5py/zarr
-    dataset) is read by slicing.
-    """
-
-    def __init__(self, Z):
-        self.Z = Z
-        self.n, self.width = Z.shape
-        if isinstance(Z, torch.Tensor):
-            source = None
-            floats = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-            self.dtype = Z.dtype if Z.dtype in floats else torch.float32
-        else:
-            source = np.dtype(getattr(Z, "dtype", np.float64))
-            self.dtype = _NUMPY_TO_TORCH.get(source, torch.float32)
-        self._fd, self._offset = None, 0
-        layout = _file_layout(Z)
-        if layout is not None and source in _NUMPY_TO_TORCH:
-            path, self._offset = layout
-            self._fd = os.open(path, os.O_RDONLY)
-        self.row_bytes = self.width * torch.empty((), dtype=self.dtype).element_size()
-
-    @property
-    def direct(self):
-        """Whether rows are read from the file with ``pread``."""
-        return self._fd is not None
-
-    def read(self, start, stop, out):
-        """Copy rows ``[start, stop)`` into ``out[: stop - start]`` (a CPU
-        tensor of :attr:`dtype`)."""
-        rows = out[: stop - start]
-        if self._fd is not None:
-            view = memoryview(rows.numpy()).cast("B")
-            position = self._offset + start * self.row_bytes
-            done = 0
-            while done < len(view):
-                got = os.preadv(self._fd, [view[done:]], position + done)
-                if got <= 0:
-                    raise OSError(
-                        f"Could not read rows {start}-{stop} of {self.Z.filename!r}: "
-                        "the file is shorter than the array."
-                    )
-                done += got
-        elif isinstance(self.Z, torch.Tensor):
-            rows.copy_(self.Z[start:stop])
-        else:
-            rows.numpy()[...] = np.asarray(self.Z[start:stop])
-        return rows
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __del__(self):
-        self.close()
-
-
-def _file_layout(Z):
-    """``(path, byte offset of row 0)`` of a C-contiguous, file-backed
-    memmap whose file holds its current values, else None."""
-    if not isinstance(Z, np.memmap) or getattr(Z, "_mmap", None) is None:
-        return None
-    if (
-        Z.filename is None
-        or Z.mode not in ("r", "r+", "w+")
-        or not Z.flags.c_contiguous
-    ):
-        return None
-    try:
-        base = np.frombuffer(Z._mmap, dtype=np.uint8).ctypes.data
-    except (TypeError, ValueError):
-        return None
-    start = Z.offset - Z.offset % mmap.ALLOCATIONGRANULARITY
-    return os.fspath(Z.filename), start + (Z.ctypes.data - base)
-
-
-#: Bytes of one chunk of :func:`scan` (a few MiB: cheap, and sequential
-#: enough for disks).
-SCAN_BYTES = 8 * 2**20
-
-
-def scan(Z, chunk_rows=None):
-    """Yield ``(start, rows)`` over ``Z`` in float chunks read with
-    :class:`RowReader` (bounded memory, no mapped pages kept resident);
-    ``chunk_rows`` defaults to about :data:`SCAN_BYTES` per chunk."""
-    reader = RowReader(Z)
-    if chunk_rows is None:
-        chunk_rows = max(1, SCAN_BYTES // reader.row_bytes)
-    buffer = torch.empty(min(chunk_rows, reader.n), reader.width, dtype=reader.dtype)
-    try:
-        for start in range(0, reader.n, chunk_rows):
-            stop = min(start + chunk_rows, reader.n)
-            yield start, reader.read(start, stop, buffer)
-    finally:
-        reader.close()
-
-
-def gather(Z, rows, chunk_rows=None):
-    """Rows ``rows`` (sorted, unique) of ``Z`` as a float32 CPU tensor,
-    read chunk by chunk."""
-    rows = np.asarray(rows)
-    out = torch.empty(len(rows), Z.shape[1], dtype=torch.float32)
-    done = 0
-    for start, block in scan(Z, chunk_rows):
-        lo, hi = np.searchsorted(rows, [start, start + len(block)])
-        if hi > lo:
-            out[done : done + hi - lo] = block[torch.as_tensor(rows[lo:hi] - start)]
-            done += hi - lo
-    return out
-
-
-def row_groups(Z, chunk_rows=None):
-    """Item code of each row of ``Z`` (identical rows share one), from two
-    random projections computed chunk by chunk: distinct rows collide with
-    probability ~0, and memory is 16 bytes a row instead of a sort of
-    ``Z``'s rows."""
-    projection = torch.from_numpy(
-        np.random.default_rng(0).standard_normal((Z.shape[1], 2))
-    )
-    keys = np.empty((Z.shape[0], 2))
-    for start, rows in scan(Z, chunk_rows):
-        keys[start : start + len(rows)] = (rows.double() @ projection).numpy()
-    return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
 
 
 def stream_buffer_bytes(window_rows, row_bytes, storage_row_bytes, device):

@@ -23,7 +23,7 @@ class ResidualBlock(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skfusemix.nn import ResidualBlock
+    >>> from skfusemix.engine.nn import ResidualBlock
     >>> ResidualBlock(8)(torch.zeros(2, 8)).shape
     torch.Size([2, 8])
     """
@@ -63,7 +63,7 @@ class Adapter(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skfusemix.nn import Adapter
+    >>> from skfusemix.engine.nn import Adapter
     >>> Adapter(16, 4, n_layers=2)(torch.zeros(3, 16)).shape
     torch.Size([3, 4])
     """
@@ -98,7 +98,7 @@ def no_weight_decay(name, param):
 
     Examples
     --------
-    >>> from skfusemix.nn import Adapter, no_weight_decay
+    >>> from skfusemix.engine.nn import Adapter, no_weight_decay
     >>> adapter = Adapter(8, 4, n_layers=1)
     >>> sorted({no_weight_decay(n, p) for n, p in adapter.named_parameters()})
     [False, True]
@@ -125,7 +125,7 @@ def count_flops_per_row(module):
     Examples
     --------
     >>> import torch
-    >>> from skfusemix.nn import count_flops_per_row
+    >>> from skfusemix.engine.nn import count_flops_per_row
     >>> count_flops_per_row(torch.nn.Linear(10, 4))
     80
     """

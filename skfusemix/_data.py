@@ -1,0 +1,368 @@
+"""The data and device layer under the estimators: where the latents live
+and how they are read and checked.
+
+* :func:`resolve_device`: the one device resolver of the library.
+* Validation of latents that are not NumPy arrays (torch tensors, memmaps
+  read in chunks from their files), and the scale checks of ``fit``.
+* :class:`RowReader`, :func:`scan` and :func:`gather`: bounded-memory reads
+  of row ranges, ``pread`` from a memmap's file where possible.
+* :func:`row_groups`: which rows are one item (identical rows), for the
+  metrics, early stopping and multi-positive training.
+* :func:`as_device_tensor` and :func:`take`: one copy of latents on a device.
+"""
+
+import hashlib
+import mmap
+import os
+import warnings
+
+import numpy as np
+import torch
+
+
+def resolve_device(device):
+    """Turn ``"auto"`` (or None), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a
+    :class:`torch.device` into an available :class:`torch.device`.
+
+    The one device resolver of the library: aligners, metrics and encoders
+    all call it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device or one this machine does not have.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str | torch.device):
+        raise TypeError(
+            f"device must be 'auto', a device string such as 'cpu' or 'cuda:0', or a "
+            f"torch.device; got {type(device).__name__}."
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine; use device='auto' or 'cpu'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible."
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"Unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'.")
+    return dev
+
+
+def check_tensor(Z, name):
+    """Validate a torch tensor of latents without leaving its device."""
+    if Z.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D {name} of shape (n_samples, n_features), got shape {tuple(Z.shape)}."
+        )
+    if not (
+        Z.dtype.is_floating_point
+        or Z.dtype
+        in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
+    if Z.shape[0] == 0 or Z.shape[1] == 0:
+        raise ValueError(
+            f"Found array with shape {tuple(Z.shape)} for {name}: it must have at least 1 sample and 1 feature."
+        )
+    if Z.dtype.is_floating_point and not bool(torch.isfinite(Z).all()):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return Z.detach()
+
+
+def as_device_tensor(Z, device, dtype=torch.float32):
+    """One copy of validated latents on ``device`` in ``dtype``.
+
+    Never aliases the caller's memory, so nothing the user passed can be
+    modified by training.  A memmap is read from its file chunk by chunk.
+    """
+    if isinstance(Z, torch.Tensor):
+        return Z.to(device=device, dtype=dtype, copy=True)
+    if isinstance(Z, np.memmap):
+        out = torch.empty(Z.shape, dtype=dtype, device=device)
+        for start, rows in scan(Z):
+            out[start : start + len(rows)] = rows
+        return out
+    return torch.tensor(np.asarray(Z), dtype=dtype, device=device)
+
+
+def take(Z, rows):
+    """Rows ``rows`` (sorted) of validated latents."""
+    if isinstance(Z, torch.Tensor):
+        return Z[torch.as_tensor(rows, device=Z.device)]
+    if isinstance(Z, np.memmap):
+        return gather(Z, rows)
+    return Z[rows]
+
+
+def dtype_bytes(Z):
+    """Bytes per value of ``Z`` as it is streamed (integers as float32)."""
+    if isinstance(Z, torch.Tensor):
+        return Z.element_size() if Z.dtype.is_floating_point else 4
+    dtype = np.dtype(Z.dtype)
+    return dtype.itemsize if dtype.kind == "f" else 4
+
+
+def check_out_of_core(Z, name, *, finite=True):
+    """Validate a memmap without reading it into memory (a NaN check reads
+    it once, in chunks, from the file)."""
+    if Z.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D {name} of shape (n_samples, n_features), got shape {Z.shape}."
+        )
+    if Z.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {Z.dtype}.")
+    if Z.shape[0] == 0 or Z.shape[1] == 0:
+        raise ValueError(
+            f"Found array with shape {Z.shape} for {name}: it must have at least 1 "
+            "sample and 1 feature."
+        )
+    if finite and Z.dtype.kind == "f":
+        for _, rows in scan(Z):
+            if not bool(torch.isfinite(rows).all()):
+                raise ValueError(f"Input {name} contains NaN or infinity.")
+    return Z
+
+
+#: Largest absolute input value accepted, and the one that draws a warning.
+_OVERFLOW_SCALE, _LARGE_SCALE = 1e18, 1e4
+#: Ratio of the widest to the narrowest per-feature range that draws a warning.
+_RANGE_RATIO = 1e6
+
+
+def check_input_scale(Z, name, chunk_rows=None):
+    """Refuse latents whose scale overflows float32 training, and warn about
+    scales that train badly (huge values, wildly different feature ranges,
+    all features constant).  One pass over ``Z`` in row chunks, no copy of
+    the whole matrix."""
+    lo, hi = _chunked_aminmax(Z, chunk_rows)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    max_abs = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    if max_abs >= _OVERFLOW_SCALE:
+        raise ValueError(
+            f"{name} holds values up to {max_abs:.3g} in absolute value: training in "
+            "float32 overflows at this scale.  Standardise the latents first (e.g. "
+            "sklearn.preprocessing.StandardScaler)."
+        )
+    ranges = hi - lo
+    advice = (
+        "  Standardising the latents (e.g. sklearn.preprocessing.StandardScaler) "
+        "usually helps."
+    )
+    if not np.any(ranges > 0):
+        warnings.warn(
+            f"Every feature of {name} is constant: the adapters cannot tell its rows "
+            "apart.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif max_abs > _LARGE_SCALE:
+        warnings.warn(
+            f"{name} holds values up to {max_abs:.3g} in absolute value; the residual "
+            "blocks of the adapters work best on inputs of order 1." + advice,
+            UserWarning,
+            stacklevel=3,
+        )
+    elif ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
+        warnings.warn(
+            f"The features of {name} have ranges from {ranges[ranges > 0].min():.3g} "
+            f"to {ranges.max():.3g}: the narrow ones will barely be seen." + advice,
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _chunked_aminmax(Z, chunk_rows):
+    if isinstance(Z, torch.Tensor):
+        step = chunk_rows or 65536
+        chunks = (Z[i : i + step] for i in range(0, Z.shape[0], step))
+    else:  # memmaps read from their files, other arrays sliced
+        chunks = (rows for _, rows in scan(Z, chunk_rows))
+    lo = hi = None
+    for chunk in chunks:
+        if not chunk.dtype.is_floating_point:
+            chunk = chunk.double()  # min and max are exact in any float dtype
+        c_lo, c_hi = (t.cpu().double().numpy() for t in torch.aminmax(chunk, dim=0))
+        lo = c_lo if lo is None else np.minimum(lo, c_lo)
+        hi = c_hi if hi is None else np.maximum(hi, c_hi)
+    return lo, hi
+
+
+_NUMPY_TO_TORCH = {
+    np.dtype(np.float16): torch.float16,
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+
+
+class RowReader:
+    """Read contiguous row ranges of a 2-D array into a buffer.
+
+    A C-contiguous, file-backed :class:`numpy.memmap` (mode ``r``, ``r+`` or
+    ``w+``) is read with ``os.preadv`` from its file: no page of the mapping
+    is touched, so the resident memory stays that of the buffers.  Any other
+    array-like (ndarray, memmap view with strides, CPU tensor, h5py/zarr
+    dataset) is read by slicing.
+    """
+
+    def __init__(self, Z):
+        self.Z = Z
+        self.n, self.width = Z.shape
+        if isinstance(Z, torch.Tensor):
+            source = None
+            floats = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+            self.dtype = Z.dtype if Z.dtype in floats else torch.float32
+        else:
+            source = np.dtype(getattr(Z, "dtype", np.float64))
+            self.dtype = _NUMPY_TO_TORCH.get(source, torch.float32)
+        self._fd, self._offset = None, 0
+        layout = _file_layout(Z)
+        if layout is not None and source in _NUMPY_TO_TORCH:
+            path, self._offset = layout
+            self._fd = os.open(path, os.O_RDONLY)
+        self.row_bytes = self.width * torch.empty((), dtype=self.dtype).element_size()
+
+    @property
+    def direct(self):
+        """Whether rows are read from the file with ``pread``."""
+        return self._fd is not None
+
+    def read(self, start, stop, out):
+        """Copy rows ``[start, stop)`` into ``out[: stop - start]`` (a CPU
+        tensor of :attr:`dtype`)."""
+        rows = out[: stop - start]
+        if self._fd is not None:
+            view = memoryview(rows.numpy()).cast("B")
+            position = self._offset + start * self.row_bytes
+            done = 0
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], position + done)
+                if got <= 0:
+                    raise OSError(
+                        f"Could not read rows {start}-{stop} of {self.Z.filename!r}: "
+                        "the file is shorter than the array."
+                    )
+                done += got
+        elif isinstance(self.Z, torch.Tensor):
+            rows.copy_(self.Z[start:stop])
+        else:
+            rows.numpy()[...] = np.asarray(self.Z[start:stop])
+        return rows
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.close()
+
+
+def _file_layout(Z):
+    """``(path, byte offset of row 0)`` of a C-contiguous, file-backed
+    memmap whose file holds its current values, else None."""
+    if not isinstance(Z, np.memmap) or getattr(Z, "_mmap", None) is None:
+        return None
+    if (
+        Z.filename is None
+        or Z.mode not in ("r", "r+", "w+")
+        or not Z.flags.c_contiguous
+    ):
+        return None
+    try:
+        base = np.frombuffer(Z._mmap, dtype=np.uint8).ctypes.data
+    except (TypeError, ValueError):
+        return None
+    start = Z.offset - Z.offset % mmap.ALLOCATIONGRANULARITY
+    return os.fspath(Z.filename), start + (Z.ctypes.data - base)
+
+
+#: Bytes of one chunk of :func:`scan` (a few MiB: cheap, and sequential
+#: enough for disks).
+SCAN_BYTES = 8 * 2**20
+
+
+def scan(Z, chunk_rows=None):
+    """Yield ``(start, rows)`` over ``Z`` in float chunks read with
+    :class:`RowReader` (bounded memory, no mapped pages kept resident);
+    ``chunk_rows`` defaults to about :data:`SCAN_BYTES` per chunk."""
+    reader = RowReader(Z)
+    if chunk_rows is None:
+        chunk_rows = max(1, SCAN_BYTES // reader.row_bytes)
+    buffer = torch.empty(min(chunk_rows, reader.n), reader.width, dtype=reader.dtype)
+    try:
+        for start in range(0, reader.n, chunk_rows):
+            stop = min(start + chunk_rows, reader.n)
+            yield start, reader.read(start, stop, buffer)
+    finally:
+        reader.close()
+
+
+def gather(Z, rows, chunk_rows=None):
+    """Rows ``rows`` (sorted, unique) of ``Z`` as a float32 CPU tensor,
+    read chunk by chunk."""
+    rows = np.asarray(rows)
+    out = torch.empty(len(rows), Z.shape[1], dtype=torch.float32)
+    done = 0
+    for start, block in scan(Z, chunk_rows):
+        lo, hi = np.searchsorted(rows, [start, start + len(block)])
+        if hi > lo:
+            out[done : done + hi - lo] = block[torch.as_tensor(rows[lo:hi] - start)]
+            done += hi - lo
+    return out
+
+
+def _projected_row_groups(Z, chunk_rows):
+    projection = torch.from_numpy(
+        np.random.default_rng(0).standard_normal((Z.shape[1], 2))
+    )
+    keys = np.empty((Z.shape[0], 2))
+    for start, rows in scan(Z, chunk_rows):
+        keys[start : start + len(rows)] = (rows.double() @ projection).numpy()
+    return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def row_groups(X, chunk_rows=None):
+    """Item labels of the rows of ``X``: identical rows are one item.
+
+    A :class:`numpy.memmap` is read in chunks and its rows keyed by two
+    random projections (distinct rows collide with probability ~0, and
+    memory is 16 bytes a row instead of a sort of the rows).
+
+    Works for numeric arrays (identical rows) and for sequences of raw inputs
+    (identical strings, identical arrays such as images or waveforms).  Other
+    objects (e.g. PIL images) are compared by identity.
+    """
+    if isinstance(X, np.memmap):
+        return _projected_row_groups(X, chunk_rows)
+    if hasattr(X, "to_numpy"):
+        X = X.to_numpy()
+    if type(X).__module__.startswith("torch"):
+        X = X.detach().cpu().numpy()
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim >= 1:
+        rows = X.reshape(X.shape[0], -1)
+        return np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
+    keys = []
+    for value in X:
+        if isinstance(value, str):
+            keys.append("s:" + value)
+        elif isinstance(value, np.ndarray):
+            digest = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()
+            keys.append(f"a:{value.dtype}:{value.shape}:{digest}")
+        else:
+            keys.append(f"o:{id(value)}")
+    return np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)

@@ -1,0 +1,3 @@
+"""The version of skfusemix (read by the package metadata)."""
+
+__version__ = "0.1.0.dev0"
