@@ -57,7 +57,6 @@ Run on a CUDA machine::
 """
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -65,14 +64,14 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.dataloader import default_collate
 
 from skfusemix import FuseMixAligner
+from skfusemix.engine._loop import build_optimizer, make_step
 from skfusemix.engine.losses import SymmetricInfoNCE
 from skfusemix.engine.mixing import fusemix
-from skfusemix.engine.nn import Adapter, no_weight_decay
+from skfusemix.engine.nn import Adapter
 
 #: Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), matched in order
 #: against torch.cuda.get_device_name: more specific names first.
@@ -190,41 +189,18 @@ def make_model(cfg, device, dropout, compile_):
     hx = Adapter(cfg["d_x"], cfg["n_components"], cfg["n_layers"], **kw).to(device)
     hy = Adapter(cfg["d_y"], cfg["n_components"], cfg["n_layers"], **kw).to(device)
     loss_fn = SymmetricInfoNCE().to(device)
-    decay, rest = [], []
-    for module in (hx, hy, loss_fn):
-        for name, p in module.named_parameters():
-            if p.requires_grad:
-                (rest if no_weight_decay(name, p) else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-        lr=1e-3,
-        **({"fused": True} if device.type == "cuda" else {}),
-    )
+    opt = build_optimizer((hx, hy, loss_fn), 1e-3, 0.1, device)
     if compile_:
         torch._dynamo.reset()  # no cache entries left from the estimator's fit
         fx, fy = torch.compile(hx), torch.compile(hy)
     else:
         fx, fy = hx, hy
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    train_step = make_step(fx, fy, loss_fn, opt)
 
     def step(zx, zy, lam):
-        """One FuseMix step on 2B float32 rows; returns the loss (on device)."""
-        zx, zy = fusemix(zx, zy, lam)
-        with autocast:
-            sx = F.normalize(fx(zx).float(), dim=-1)
-            sy = F.normalize(fy(zy).float(), dim=-1)
-            loss = loss_fn(sx, sy)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_fn.clamp_()
-        return loss.detach()
-
-    return step
+        """One FuseMix step on 2B float32 rows (the library's own step);
+        returns the loss (on device)."""
+        return train_step(*fusemix(zx, zy, lam))
 
 
 def index_batches(n, rows, generator, device):

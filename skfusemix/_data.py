@@ -168,21 +168,21 @@ def check_input_scale(Z, name, chunk_rows=None):
             f"Every feature of {name} is constant: the adapters cannot tell its rows "
             "apart.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     elif max_abs > _LARGE_SCALE:
         warnings.warn(
             f"{name} holds values up to {max_abs:.3g} in absolute value; the residual "
             "blocks of the adapters work best on inputs of order 1." + advice,
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     elif ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
         warnings.warn(
             f"The features of {name} have ranges from {ranges[ranges > 0].min():.3g} "
             f"to {ranges.max():.3g}: the narrow ones will barely be seen." + advice,
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

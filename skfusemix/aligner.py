@@ -31,7 +31,7 @@ from .base import AlignerMixin
 from .engine._batches import DeviceBatches, StreamBatches
 from .engine._checkpoint import Checkpoint, data_digest, weights_digest
 from .engine._loop import Validation, train
-from .engine._plan import _human, plan_fit_memory
+from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
 from .engine.losses import SymmetricInfoNCE
 from .engine.nn import Adapter
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
@@ -452,10 +452,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         train_idx, val_idx = self._validation_split(X, seed)
-        n_train = n if train_idx is None else len(train_idx)
-        batch_size = self._effective_batch_size(n_train)
         storage = _STORAGE_DTYPES[self.storage_dtype]
-        plan = self._plan_memory(X, y, device, storage, n_train, val_idx, batch_size)
+        plan = self._plan(X, y, device, storage, train_idx, val_idx, seed)
         cuda_devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
             if device.type == "cuda"
@@ -482,7 +480,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     as_device_tensor(take(y, val_idx), device),
                     row_groups(take(X, val_idx)),
                 )
-            if plan["path"] == "device":
+            if plan.path == "device":
                 if train_idx is not None:
                     X, y = take(X, train_idx), take(y, train_idx)
                 batches = DeviceBatches(
@@ -495,7 +493,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     keep = np.zeros(n, dtype=bool)
                     keep[train_idx] = True
                 batches = StreamBatches(
-                    X, y, device, storage, plan["window_rows"], keep=keep, seed=seed
+                    X, y, device, storage, plan.window_rows, keep=keep, seed=seed
                 )
             del X, y
             if self.verbose:
@@ -504,29 +502,19 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     "FuseMix fit on %s: %s; about %s of memory.",
                     device,
                     batches.describe(),
-                    _human(plan["estimate"]["total"]),
+                    _human(plan.estimate["total"]),
                 )
             self.data_path_ = batches.path
-            self.batch_size_ = batch_size
+            self.batch_size_ = plan.batch_size
             try:
                 result = train(
                     adapter_x,
                     adapter_y,
                     loss_fn,
                     batches,
-                    batch_size=batch_size,
-                    max_epochs=self.max_epochs,
-                    learning_rate=self.learning_rate,
-                    weight_decay=self.weight_decay,
-                    warmup_steps=self.warmup_steps,
-                    alpha=self.alpha,
-                    seed=seed,
-                    verbose=self.verbose,
+                    plan,
                     validation=validation,
-                    n_iter_no_change=self.n_iter_no_change,
-                    tol=self.tol,
                     checkpoint=checkpoint,
-                    compile=self.compile,
                 )
             except TrainingDivergedError as exc:
                 for module in (adapter_x, adapter_y, loss_fn):
@@ -549,21 +537,25 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             )
         return self
 
-    def _plan_memory(self, X, y, device, storage, n_train, val_idx, batch_size):
-        """Device-resident or streamed latents, from the memory budget (see
+    def _plan(self, X, y, device, storage, train_idx, val_idx, seed):
+        """The resolved fit (:class:`~skfusemix.engine._plan.FitPlan`): the
+        batch size that fits the data, and device-resident or streamed
+        latents from the memory budget (see
         :func:`skfusemix.engine._plan.plan_fit_memory`)."""
-        n_layers = self._check_n_layers()
-        on_device = isinstance(X, torch.Tensor) and X.device.type != "cpu"
+        n_train = X.shape[0] if train_idx is None else len(train_idx)
+        batch_size = self._effective_batch_size(n_train)
+        mixing = self.alpha > 0
+        on_device = any(
+            isinstance(Z, torch.Tensor) and Z.device.type != "cpu" for Z in (X, y)
+        )
         stream = None
-        if not on_device and not (isinstance(y, torch.Tensor) and y.is_cuda):
-            item = dtype_bytes(X) * X.shape[1] + dtype_bytes(y) * y.shape[1]
-            rows = batch_size * (2 if self.alpha > 0 else 1)
+        if not on_device:
             stream = {
-                "row_bytes": item,
+                "row_bytes": dtype_bytes(X) * X.shape[1] + dtype_bytes(y) * y.shape[1],
                 "storage_row_bytes": storage.itemsize * (X.shape[1] + y.shape[1]),
-                "min_window_rows": 2 * rows,
+                "min_window_rows": 2 * rows_per_step(batch_size, mixing),
             }
-        return plan_fit_memory(
+        memory = plan_fit_memory(
             device,
             available=self.max_memory,
             stream=stream,
@@ -571,12 +563,29 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             n_features=X.shape[1],
             n_features_y=y.shape[1],
             n_components=self.n_components,
-            n_layers=n_layers,
+            n_layers=self._check_n_layers(),
             expansion=self.expansion,
             batch_size=batch_size,
-            mixing=self.alpha > 0,
+            mixing=mixing,
             n_validation=0 if val_idx is None else len(val_idx),
             storage_bytes=storage.itemsize,
+        )
+        return FitPlan(
+            n_samples=n_train,
+            batch_size=batch_size,
+            max_epochs=self.max_epochs,
+            alpha=self.alpha,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps,
+            seed=seed,
+            path=memory["path"],
+            window_rows=memory.get("window_rows"),
+            estimate=memory["estimate"],
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            compile=self.compile,
+            verbose=self.verbose,
         )
 
     def _initial_modules(self, warm, d_x, d_y, n_layers_x, n_layers_y, device):
@@ -709,8 +718,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         return int(pair[0]), int(pair[1])
 
     def _effective_batch_size(self, n):
-        limit = n // 2 if self.alpha > 0 else n
-        limit = max(limit, 1)
+        limit = max(n // rows_per_step(1, self.alpha > 0), 1)
         if self.batch_size > limit:
             rows = (
                 "2 * batch_size rows per step (mixing)"
@@ -721,7 +729,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 f"batch_size={self.batch_size} is larger than the data allows ({n} pairs, "
                 f"{rows}); using batch_size={limit}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
             return limit
         return self.batch_size

@@ -8,6 +8,7 @@ import torch
 
 from skfusemix.engine import _loop as _training
 from skfusemix.engine._batches import DeviceBatches
+from skfusemix.engine._plan import FitPlan
 from skfusemix.engine.losses import TEMPERATURE_BOUNDS, SymmetricInfoNCE
 from skfusemix.engine.mixing import fusemix, sample_lambdas
 from skfusemix.engine.nn import Adapter, ResidualBlock, count_flops_per_row
@@ -120,11 +121,18 @@ def _record_training(alpha, n=16, batch_size=4, epochs=3):
     Zx = torch.eye(n)
     Zy = 2 * torch.eye(n)  # y row i = 2 * x row i: a mixed pair keeps that relation
     rec_x, rec_y = _Recorder(n), _Recorder(n)
-    result = _training.train(
-        rec_x, rec_y, SymmetricInfoNCE(0.1), DeviceBatches(Zx, Zy),
-        batch_size=batch_size, max_epochs=epochs, learning_rate=1e-3,
-        weight_decay=0.0, warmup_steps=0, alpha=alpha, seed=0,
-    )  # fmt: skip
+    plan = FitPlan(
+        n_samples=n,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        alpha=alpha,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        warmup_steps=0,
+        seed=0,
+    )
+    batches = DeviceBatches(Zx, Zy)
+    result = _training.train(rec_x, rec_y, SymmetricInfoNCE(0.1), batches, plan)
     return rec_x.seen, rec_y.seen, result.n_steps
 
 

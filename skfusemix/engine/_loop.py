@@ -49,8 +49,43 @@ def build_optimizer(modules, learning_rate, weight_decay, device):
     return torch.optim.AdamW(groups, lr=learning_rate, **extra)
 
 
+def make_step(forward_x, forward_y, loss_fn, optimizer, schedule=None):
+    """The optimiser step of FuseMix training, as one function.
+
+    The returned ``step(zx, zy)`` embeds a batch of (already mixed) paired
+    rows with both adapters (bf16 autocast on CUDA, float32 on CPU),
+    L2-normalises them, computes the loss, back-propagates, steps AdamW and
+    the schedule, clamps the loss' learnable scalars and returns the loss
+    as a 0-d tensor on the device (no host sync).  The training loop and
+    the benchmarks call this same function.
+    """
+    device = next(loss_fn.parameters()).device
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else nullcontext()
+    )
+
+    def step(zx, zy):
+        with autocast:
+            sx = F.normalize(forward_x(zx).float(), dim=-1)
+            sy = F.normalize(forward_y(zy).float(), dim=-1)
+            loss = loss_fn(sx, sy)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        loss_fn.clamp_()
+        return loss.detach()
+
+    return step
+
+
 def warmup_cosine(warmup_steps, total_steps):
-    """Learning-rate multiplier: linear warm-up, then cosine decay to 0."""
+    """Learning-rate multiplier of step ``step``: linear warm-up, then cosine
+    decay to 0 (the ``lr_lambda`` of the loop's
+    :class:`~torch.optim.lr_scheduler.LambdaLR`)."""
 
     def factor(step):
         if step < warmup_steps:
@@ -62,24 +97,7 @@ def warmup_cosine(warmup_steps, total_steps):
 
 
 def train(
-    adapter_x,
-    adapter_y,
-    loss_fn,
-    batches,
-    *,
-    batch_size,
-    max_epochs,
-    learning_rate,
-    weight_decay,
-    warmup_steps,
-    alpha,
-    seed,
-    verbose=0,
-    validation=None,
-    n_iter_no_change=10,
-    tol=1e-4,
-    checkpoint=None,
-    compile=False,
+    adapter_x, adapter_y, loss_fn, batches, plan, *, validation=None, checkpoint=None
 ):
     """Train the two adapters and the loss' scalars in place.
 
@@ -94,27 +112,14 @@ def train(
         The pairs: ``batches.n`` of them on ``batches.device``, and
         ``batches.epoch(epoch, rows_per_step, generator)`` yields one
         epoch of float32 row blocks.
-    batch_size : int
-        Pairs per contrastive loss.  With mixing, each step gathers
-        ``2 * batch_size`` rows and mixes its two halves.
-    max_epochs : int
-        Passes over the pairs.
-    learning_rate, weight_decay : float
-        AdamW settings.
-    warmup_steps : int
-        Linear warm-up steps, at most 10% of all steps.
-    alpha : float
-        ``Beta(alpha, alpha)`` of the shared mixing coefficient; 0 disables
-        mixing.
-    seed : int
-        Seeds batch order, mixing coefficients and dropout.
-    verbose : int, default=0
-        0 silent, 1 a progress bar, 2 one log line per epoch.
+    plan : skfusemix.engine._plan.FitPlan
+        The resolved fit: batch size and rows per step, epochs, AdamW and
+        schedule settings, mixing, seed, early-stopping patience, compile
+        and verbosity.
     validation : Validation or None, default=None
-        Held-out pairs scored after every epoch; turns on early stopping.
-    n_iter_no_change, tol : int, float
-        Early stopping: stop after more than ``n_iter_no_change`` epochs in
-        a row whose validation score did not beat the best by ``tol``.
+        Held-out pairs scored after every epoch; turns on early stopping:
+        stop after more than ``plan.n_iter_no_change`` epochs in a row whose
+        validation score did not beat the best by ``plan.tol``.
     checkpoint : skfusemix.engine._checkpoint.Checkpoint or None, default=None
         Where to save the full training state every few epochs, and resume
         from when a matching checkpoint exists.
@@ -134,28 +139,21 @@ def train(
         the :class:`TrainResult` up to there as ``result``.
     """
     device = batches.device
-    n = batches.n
-    mixing = alpha > 0
-    rows_per_step = 2 * batch_size if mixing else batch_size
-    steps_per_epoch = n // rows_per_step  # >= 1: batch_size was reduced to fit
-    total_steps = steps_per_epoch * max_epochs
-    lr_factor = warmup_cosine(min(warmup_steps, total_steps // 10), total_steps)
-
-    rng = np.random.RandomState(seed)
-    lambdas = torch.from_numpy(sample_lambdas(alpha, total_steps, rng)).to(device)
+    rng = np.random.RandomState(plan.seed)
+    lambdas = torch.from_numpy(sample_lambdas(plan.alpha, plan.total_steps, rng)).to(
+        device
+    )
     generator = torch.Generator(device=device)
     generator.manual_seed(int(rng.randint(2**31 - 1)))
 
     modules = [adapter_x, adapter_y, loss_fn]
-    optimizer = build_optimizer(modules, learning_rate, weight_decay, device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else nullcontext()
+    optimizer = build_optimizer(modules, plan.learning_rate, plan.weight_decay, device)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(plan.warmup, plan.total_steps)
     )
     run = TrainResult(history=new_history(validation is not None))
     stopper = (
-        EarlyStopping(modules, n_iter_no_change, tol)
+        EarlyStopping(modules, plan.n_iter_no_change, plan.tol)
         if validation is not None
         else None
     )
@@ -163,6 +161,7 @@ def train(
     if checkpoint is not None:
         checkpoint.restore(run, modules, optimizer, generator, stopper)
     step = run.n_steps
+    schedule.last_epoch = step  # the restored optimiser holds that step's rate
     epoch = len(run.history["epoch"])
 
     for module in modules:
@@ -172,29 +171,21 @@ def train(
             torch.compile(adapter_x, dynamic=False),
             torch.compile(adapter_y, dynamic=False),
         )
-        if compile
+        if plan.compile
         else (adapter_x, adapter_y)
     )
-    progress = _Progress(verbose, max_epochs) if verbose else None
+    train_step = make_step(forward_x, forward_y, loss_fn, optimizer, schedule)
+    progress = _Progress(plan.verbose, plan.max_epochs) if plan.verbose else None
     start = time.perf_counter() - (run.history["time"] or [0.0])[-1]
     with _StopOnInterrupt() as interrupt:
-        while epoch < max_epochs and not run.finished:
+        while epoch < plan.max_epochs and not run.finished:
             epoch_loss = torch.zeros((), device=device)
             done = 0
             try:
-                for zx, zy in batches.epoch(epoch, rows_per_step, generator):
-                    _set_lr(optimizer, learning_rate * lr_factor(step))
-                    if mixing:
+                for zx, zy in batches.epoch(epoch, plan.rows_per_step, generator):
+                    if plan.mixing:
                         zx, zy = fusemix(zx, zy, lambdas[step])
-                    with autocast:
-                        sx = F.normalize(forward_x(zx).float(), dim=-1)
-                        sy = F.normalize(forward_y(zy).float(), dim=-1)
-                        loss = loss_fn(sx, sy)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    loss_fn.clamp_()
-                    epoch_loss += loss.detach()
+                    epoch_loss += train_step(zx, zy)
                     step += 1
                     done += 1
                     if interrupt.requested:
@@ -210,18 +201,15 @@ def train(
                 if progress is not None:
                     progress.close()
                 raise TrainingDivergedError(
-                    guard.message(epoch, step - done, step, learning_rate, loss_fn),
+                    guard.message(
+                        epoch, step - done, step, plan.learning_rate, loss_fn
+                    ),
                     result=run,
                 )
             guard.snapshot()
             run.n_steps = step
             _record(
-                run.history,
-                epoch,
-                mean_loss,
-                loss_fn,
-                learning_rate * lr_factor(step),
-                start,
+                run.history, epoch, mean_loss, loss_fn, schedule.get_last_lr()[0], start
             )
             if stopper is not None:
                 score = validation.score(adapter_x, adapter_y)
@@ -229,11 +217,15 @@ def train(
                 run.finished = stopper.update(score)
             epoch += 1
             if progress is not None:
-                progress(epoch - 1, mean_loss, loss_fn.temperature, step * batch_size)
+                progress(
+                    epoch - 1, mean_loss, loss_fn.temperature, step * plan.batch_size
+                )
             if run.interrupted:
                 break
             if checkpoint is not None and (
-                epoch % checkpoint.every == 0 or epoch == max_epochs or run.finished
+                epoch % checkpoint.every == 0
+                or epoch == plan.max_epochs
+                or run.finished
             ):
                 checkpoint.save(run, modules, optimizer, generator, stopper)
     if progress is not None:
@@ -244,11 +236,6 @@ def train(
     for module in modules:
         module.eval()
     return run
-
-
-def _set_lr(optimizer, lr):
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 def new_history(validation):
@@ -452,11 +439,8 @@ def mean_recall_at_1(sx_items, sy, codes, chunk_elements=2**24):
 
 
 class _Progress:
-    """Epoch progress: a tqdm bar (verbose=1) or log lines (verbose>=2).
-
-    Reading the loss is the only host sync of a fit, so it happens here, once
-    an epoch, and only when something is displayed.
-    """
+    """Epoch progress: a tqdm bar (verbose=1) or log lines (verbose>=2),
+    called after the epoch's one host sync (the divergence check)."""
 
     def __init__(self, verbose, max_epochs):
         self.max_epochs = max_epochs

@@ -1,10 +1,110 @@
-"""How much device memory a fit needs, checked before training starts."""
+"""The plan of a fit, resolved once before training: the recipe, the step
+arithmetic, and where the latents live (how much device memory the fit
+needs, checked before training starts)."""
 
 import os
+from dataclasses import dataclass, field
 
 import torch
 
 _FLOAT = 4  # bytes: latents, weights and activations are float32
+
+
+def rows_per_step(batch_size, mixing):
+    """Rows one optimiser step gathers: FuseMix mixes two halves of
+    ``2 * batch_size`` rows into ``batch_size`` pairs; without mixing a step
+    takes ``batch_size`` rows."""
+    return 2 * batch_size if mixing else batch_size
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """Everything :func:`skfusemix.engine._loop.train` runs, resolved once
+    in ``fit``: the optimisation recipe, the step arithmetic and the data
+    path.
+
+    Parameters
+    ----------
+    n_samples : int
+        Training pairs (without the held-out validation pairs).
+    batch_size : int
+        Pairs per contrastive loss (already reduced to fit the data).
+    max_epochs : int
+        Passes over the pairs.
+    alpha : float
+        ``Beta(alpha, alpha)`` of the shared mixing coefficient; 0 disables
+        mixing.
+    learning_rate, weight_decay : float
+        AdamW settings.
+    warmup_steps : int
+        Requested linear warm-up steps (see :attr:`warmup`).
+    seed : int
+        Seeds batch order, mixing coefficients and dropout.
+    path : {"device", "stream"}, default="device"
+        Latents held on the device or streamed.
+    window_rows : int or None, default=None
+        Rows of a streaming window.
+    estimate : dict, default={}
+        Memory estimate by component (see :func:`estimate_fit_memory`).
+    n_iter_no_change : int, default=10
+        Early stopping patience, in epochs.
+    tol : float, default=1e-4
+        Smallest validation improvement that counts.
+    compile : bool, default=False
+        Compile the adapters with :func:`torch.compile`.
+    verbose : int, default=0
+        0 silent, 1 a progress bar, 2 one log line per epoch.
+
+    Examples
+    --------
+    >>> from skfusemix.engine._plan import FitPlan
+    >>> plan = FitPlan(n_samples=1000, batch_size=100, max_epochs=3, alpha=1.0,
+    ...                learning_rate=1e-3, weight_decay=0.1, warmup_steps=100, seed=0)
+    >>> plan.rows_per_step, plan.steps_per_epoch, plan.total_steps, plan.warmup
+    (200, 5, 15, 1)
+    """
+
+    n_samples: int
+    batch_size: int
+    max_epochs: int
+    alpha: float
+    learning_rate: float
+    weight_decay: float
+    warmup_steps: int
+    seed: int
+    path: str = "device"
+    window_rows: int | None = None
+    estimate: dict = field(default_factory=dict)
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    compile: bool = False
+    verbose: int = 0
+
+    @property
+    def mixing(self):
+        """Whether FuseMix mixes pairs (``alpha > 0``)."""
+        return self.alpha > 0
+
+    @property
+    def rows_per_step(self):
+        """Rows gathered per optimiser step (see :func:`rows_per_step`)."""
+        return rows_per_step(self.batch_size, self.mixing)
+
+    @property
+    def steps_per_epoch(self):
+        """Optimiser steps per epoch; the remainder rows are dropped so every
+        loss sees the same number of negatives."""
+        return self.n_samples // self.rows_per_step
+
+    @property
+    def total_steps(self):
+        return self.steps_per_epoch * self.max_epochs
+
+    @property
+    def warmup(self):
+        """Warm-up steps actually taken: at most 10% of all steps, so short
+        fits still reach the peak rate."""
+        return min(self.warmup_steps, self.total_steps // 10)
 
 
 def _adapter_params(d, n_components, n_layers, expansion):
@@ -74,7 +174,7 @@ def estimate_fit_memory(
     """
     widths = ((n_features, n_layers[0]), (n_features_y, n_layers[1]))
     params = sum(_adapter_params(d, n_components, L, expansion) for d, L in widths)
-    rows = 2 * batch_size if mixing else batch_size
+    rows = rows_per_step(batch_size, mixing)
     gathered = sum(d * (rows + (batch_size if mixing else 0)) for d, _ in widths)
     forward = sum(
         _adapter_activations(batch_size, d, n_components, L, expansion)
@@ -205,7 +305,7 @@ def _human(b):
 def _with_window(stream, sizes, batch_size):
     if stream is None:
         return None
-    rows = batch_size * (2 if sizes.get("mixing", True) else 1)
+    rows = rows_per_step(batch_size, sizes.get("mixing", True))
     return dict(stream, min_window_rows=2 * rows)
 
 
