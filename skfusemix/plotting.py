@@ -55,7 +55,8 @@ class RecallAtKDisplay:
     """Recall@k curves of cross-modal retrieval, both directions.
 
     The x->y curve (e.g. image->text) is solid, the y->x curve dashed, both
-    in one colour, so several models can share an axes.  Recall follows
+    in one colour, so several models can share an axes; with many models,
+    draw one direction per axes (``plot(direction="x2y")``).  Recall follows
     :func:`skfusemix.metrics.retrieval_report`: a query is a hit at k when
     any correct partner is in its top k.
 
@@ -72,6 +73,9 @@ class RecallAtKDisplay:
         Recall@k of y->x queries for each k, in [0, 1].
     name : str, default=None
         Name of the model, used in the legend.
+    n_items : int, default=None
+        Number of distinct x items ranked, for the chance line of
+        :meth:`plot` (set by :meth:`from_predictions`).
 
     Attributes
     ----------
@@ -80,7 +84,10 @@ class RecallAtKDisplay:
     figure_ : matplotlib Figure
         Figure containing the curves.
     lines_ : list of matplotlib Line2D
-        The x->y curve then the y->x curve.
+        The x->y curve then the y->x curve (only the one drawn when
+        ``direction`` is not ``"both"``).
+    chance_line_ : matplotlib Line2D or None
+        The chance line, when drawn.
 
     See Also
     --------
@@ -100,19 +107,29 @@ class RecallAtKDisplay:
     2
     """
 
-    def __init__(self, *, ks, recall_x2y, recall_y2x, name=None):
+    def __init__(self, *, ks, recall_x2y, recall_y2x, name=None, n_items=None):
         self.ks = np.asarray(ks)
         self.recall_x2y = np.asarray(recall_x2y, dtype=float)
         self.recall_y2x = np.asarray(recall_y2x, dtype=float)
         self.name = name
+        self.n_items = n_items
         if not (self.ks.shape == self.recall_x2y.shape == self.recall_y2x.shape):
             raise ValueError(
                 "ks, recall_x2y and recall_y2x must have the same length, got "
                 f"{self.ks.shape}, {self.recall_x2y.shape}, {self.recall_y2x.shape}."
             )
 
-    def plot(self, ax=None, *, name=None, log_x=False, **kwargs):
-        """Draw the two curves.
+    def plot(
+        self,
+        ax=None,
+        *,
+        name=None,
+        log_x=False,
+        direction="both",
+        chance=False,
+        **kwargs,
+    ):
+        """Draw the curves.
 
         Parameters
         ----------
@@ -121,38 +138,73 @@ class RecallAtKDisplay:
         name : str, default=None
             Legend name, overriding the one given at construction.
         log_x : bool, default=False
-            Logarithmic k axis.
+            Logarithmic k axis, ticked at 1, 2, 5, 10, 20, 50, ...
+        direction : {"both", "x2y", "y2x"}, default="both"
+            Which curves to draw: both (x->y solid, y->x dashed) or one
+            (solid, labelled with the name only).
+        chance : bool, default=False
+            Also draw chance, ``min(1, k / n_items)`` (a random ranking of
+            ``n_items`` items with one right answer), dotted grey; needs
+            ``n_items``.
         **kwargs : dict
-            Passed to :meth:`matplotlib.axes.Axes.plot` for both curves
+            Passed to :meth:`matplotlib.axes.Axes.plot` for the curves
             (e.g. ``color``, ``linewidth``).
 
         Returns
         -------
         display : RecallAtKDisplay
-            The display, with ``ax_``, ``figure_`` and ``lines_`` set.
+            The display, with ``ax_``, ``figure_``, ``lines_`` and
+            ``chance_line_`` set.
         """
+        if direction not in ("both", "x2y", "y2x"):
+            raise ValueError(
+                f"direction must be 'both', 'x2y' or 'y2x', got {direction!r}."
+            )
+        if chance and self.n_items is None:
+            raise ValueError(
+                "chance=True needs n_items (the number of items ranked); build "
+                "the display with from_predictions or pass n_items."
+            )
         ax = _get_ax(ax)
         name = self.name if name is None else name
         prefix = f"{name} " if name else ""
         kwargs = dict(kwargs)
         for key in ("linestyle", "ls"):  # the two directions are told by style
             kwargs.pop(key, None)
-        (line_x2y,) = ax.plot(
-            self.ks, self.recall_x2y, linestyle="-", label=f"{prefix}x→y", **kwargs
-        )
-        kwargs["color"] = line_x2y.get_color()
-        (line_y2x,) = ax.plot(
-            self.ks, self.recall_y2x, linestyle="--", label=f"{prefix}y→x", **kwargs
-        )
+        lines = []
+        if direction == "both":
+            (line,) = ax.plot(
+                self.ks, self.recall_x2y, linestyle="-", label=f"{prefix}x→y", **kwargs
+            )
+            kwargs["color"] = line.get_color()
+            lines.append(line)
+            (line,) = ax.plot(
+                self.ks, self.recall_y2x, linestyle="--", label=f"{prefix}y→x", **kwargs
+            )
+            lines.append(line)
+        else:
+            recall = self.recall_x2y if direction == "x2y" else self.recall_y2x
+            label = name or ("x→y" if direction == "x2y" else "y→x")
+            (line,) = ax.plot(self.ks, recall, linestyle="-", label=label, **kwargs)
+            lines.append(line)
+        self.chance_line_ = None
+        if chance:
+            (self.chance_line_,) = ax.plot(
+                self.ks,
+                np.minimum(1.0, self.ks / self.n_items),
+                linestyle=":",
+                color="0.4",
+                label="chance",
+            )
         if log_x:
-            ax.set_xscale("log")
+            _log_k_axis(ax, self.ks)
         ax.set_xlabel("k")
         ax.set_ylabel("recall@k")
         ax.set_ylim(0, 1.02)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
         self.ax_, self.figure_ = ax, ax.figure
-        self.lines_ = [line_x2y, line_y2x]
+        self.lines_ = lines
         return self
 
     @classmethod
@@ -254,8 +306,31 @@ class RecallAtKDisplay:
         ks = _check_ks(ks, x2y.size)
         recall_x2y = (x2y[None, :] <= ks[:, None]).mean(axis=1)
         recall_y2x = (y2x[None, :] <= ks[:, None]).mean(axis=1)
-        display = cls(ks=ks, recall_x2y=recall_x2y, recall_y2x=recall_y2x, name=name)
+        display = cls(
+            ks=ks,
+            recall_x2y=recall_x2y,
+            recall_y2x=recall_y2x,
+            name=name,
+            n_items=x2y.size,
+        )
         return display.plot(ax=ax, log_x=log_x)
+
+
+def _log_k_axis(ax, ks):
+    """A log k axis ticked at 1, 2, 5, 10, 20, 50, ... in plain numbers."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    ax.set_xscale("log")
+    top = max(int(np.max(ks)), 1)
+    ticks = [
+        m * 10**e
+        for e in range(len(str(top)) + 1)
+        for m in (1, 2, 5)
+        if m * 10**e <= top
+    ]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 class TrainingHistoryDisplay:
@@ -475,13 +550,15 @@ def plot_retrievals(
     positives=None,
     gallery_labels=None,
     figsize=None,
+    caption=True,
 ):
     """Show the top-k gallery images retrieved for a few text queries.
 
     One row per query: the query text on the left, then the ``k`` gallery
     images with the highest cosine similarity to it, best first, each titled
-    with its rank and similarity.  When ``positives`` is given, correct hits
-    get a green frame.
+    with its rank and cosine similarity.  When ``positives`` is given,
+    correct hits get a green frame.  A caption under the figure says so
+    (``caption=False`` leaves it out).
 
     Parameters
     ----------
@@ -503,6 +580,9 @@ def plot_retrievals(
         Short text shown under each retrieved image.
     figsize : tuple of float, default=None
         Figure size; by default ``(2 * (k + 1), 2 * n_queries)``.
+    caption : bool, default=True
+        Explain the figure under it: what a row is, the numbers above the
+        images and (with ``positives``) the green frame.
 
     Returns
     -------
@@ -562,9 +642,14 @@ def plot_retrievals(
         text_ax = axes[q, 0]
         text_ax.axis("off")
         text_ax.text(
-            0.98, 0.5, _wrap(str(query_labels[q]), 22),
-            ha="right", va="center", fontsize=10, transform=text_ax.transAxes,
-        )  # fmt: skip
+            0.98,
+            0.5,
+            _wrap(str(query_labels[q]), 22),
+            ha="right",
+            va="center",
+            fontsize=10,
+            transform=text_ax.transAxes,
+        )
         for r, g in enumerate(top[q]):
             ax = axes[q, r + 1]
             image = np.asarray(gallery_images[g])
@@ -581,6 +666,15 @@ def plot_retrievals(
                 if hit:
                     spine.set_edgecolor("tab:green")
                     spine.set_linewidth(4)
+    if caption:
+        text = (
+            f"Each row: a query (left) and the {k} gallery images closest to it, "
+            "best first. Above each image: its rank and cosine similarity to the "
+            "query."
+        )
+        if positive_sets is not None:
+            text += " Green frame: a correct match."
+        fig.supxlabel(_wrap(text, int(12 * figsize[0])), fontsize=9)
     return fig
 
 

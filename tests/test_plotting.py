@@ -60,9 +60,8 @@ def test_recall_artists_and_several_models_on_one_axes(fitted):
     fig, ax = plt.subplots()
     a = RecallAtKDisplay.from_estimator(cca, Zx, Zy, ks=[1, 5, 10], ax=ax)
     b = RecallAtKDisplay.from_predictions(
-        cca.transform(Zx), cca.transform_y(Zy)[::-1],
-        name="shuffled", ax=ax, log_x=True,
-    )  # fmt: skip
+        cca.transform(Zx), cca.transform_y(Zy)[::-1], name="shuffled", ax=ax, log_x=True
+    )
     assert a.ax_ is b.ax_ is ax and a.figure_ is fig
     assert len(ax.get_lines()) == 4
     labels = [line.get_label() for line in ax.get_lines()]
@@ -156,9 +155,14 @@ def test_plot_retrievals_orders_results_and_frames_hits():
     images[1] = np.zeros((10, 10))  # grayscale array works too
     Sq = Sg[[3, 1]] + 0.01 * rng.normal(size=(2, 4))
     fig = plot_retrievals(
-        ["query three", "query one"], Sq, Sg, images, k=3,
-        positives=[3, {0, 5}], gallery_labels=[f"item {i}" for i in range(6)],
-    )  # fmt: skip
+        ["query three", "query one"],
+        Sq,
+        Sg,
+        images,
+        k=3,
+        positives=[3, {0, 5}],
+        gallery_labels=[f"item {i}" for i in range(6)],
+    )
     axes = np.array(fig.axes).reshape(2, 4)
     assert axes[0, 0].texts[0].get_text() == "query three"
     assert axes[0, 1].get_xlabel() == "item 3"  # best match first
@@ -167,6 +171,13 @@ def test_plot_retrievals_orders_results_and_frames_hits():
     assert axes[0, 1].spines["left"].get_visible()  # correct hit: green frame
     assert not axes[1, 1].spines["left"].get_visible()  # wrong result: no frame
     assert len(axes[0, 1].images) == 1
+    # The caption explains the numbers and the frame.
+    caption = " ".join(fig.get_supxlabel().split())
+    assert "rank and cosine similarity" in caption and "Green frame" in caption
+    fig = plot_retrievals(["query three"], Sq[:1], Sg, images, k=2)
+    assert "Green frame" not in fig.get_supxlabel()
+    fig = plot_retrievals(["query three"], Sq[:1], Sg, images, k=2, caption=False)
+    assert fig.get_supxlabel() == ""
 
 
 def test_plot_retrievals_validates_inputs():
@@ -180,3 +191,27 @@ def test_plot_retrievals_validates_inputs():
         plot_retrievals(["a", "b", "c"], S, S[:, :2], images)
     with pytest.raises(ValueError, match="positives"):
         plot_retrievals(["a", "b", "c"], S, S, images, positives=[0])
+
+
+def test_recall_one_direction_per_axes_with_chance_and_plain_k_ticks(fitted):
+    cca, Zx, Zy, groups = fitted
+    display = RecallAtKDisplay.from_estimator(cca, Zx, Zy, groups=groups, name="cca")
+    assert display.n_items == 120
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    display.plot(ax1, direction="x2y", chance=True, log_x=True)
+    np.testing.assert_allclose(
+        display.chance_line_.get_ydata(), np.minimum(1, display.ks / 120)
+    )
+    display.plot(ax2, direction="y2x")
+    assert display.chance_line_ is None
+    assert [line.get_label() for line in ax1.get_lines()] == ["cca", "chance"]
+    np.testing.assert_allclose(ax1.get_lines()[0].get_ydata(), display.recall_x2y)
+    np.testing.assert_allclose(ax2.get_lines()[0].get_ydata(), display.recall_y2x)
+    assert len(display.lines_) == 1
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax1.get_xticklabels()]
+    assert ticks == ["1", "2", "5", "10", "20", "50"]
+    with pytest.raises(ValueError, match="direction"):
+        display.plot(direction="up")
+    with pytest.raises(ValueError, match="n_items"):
+        RecallAtKDisplay(ks=[1], recall_x2y=[1], recall_y2x=[1]).plot(chance=True)
