@@ -7,6 +7,8 @@ they drop into the same pipelines, grid searches and retrieval reports as
 :class:`skfusemix.FuseMixAligner`.
 
 * :class:`CCAAligner` -- regularised canonical correlation analysis.
+* :class:`CSAAligner` -- canonical similarity analysis: CCA scored by a
+  correlation-weighted cosine (Li et al., ICLR 2025).
 * :class:`ProcrustesAligner` -- PCA of each modality and an orthogonal
   Procrustes rotation of one onto the other.
 * :class:`ASIFAligner` -- relative representations against a set of anchor
@@ -20,11 +22,12 @@ from scipy import linalg, sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import svd_flip
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .base import AlignerMixin
 
-__all__ = ["ASIFAligner", "CCAAligner", "ProcrustesAligner"]
+__all__ = ["ASIFAligner", "CCAAligner", "CSAAligner", "ProcrustesAligner"]
 
 
 # --------------------------------------------------------------------------
@@ -109,6 +112,48 @@ def _inv_sqrt(C, reg):
     return (evecs * inv) @ evecs.T
 
 
+def _check_n_components(n_components, X, y):
+    """``n_components``, defaulting to and capped at ``min(d_x, d_y)``."""
+    max_components = min(X.shape[1], y.shape[1])
+    n_components = max_components if n_components is None else n_components
+    if n_components > max_components:
+        raise ValueError(
+            f"n_components={n_components} must be <= min(n_features_x, "
+            f"n_features_y) = {max_components}."
+        )
+    return n_components
+
+
+class _CanonicalMixin:
+    """Regularised CCA in closed form, shared by CCAAligner and CSAAligner."""
+
+    def _set_canonical(self, X, y, n_components, reg, scale):
+        """Set the standardisation, the canonical weights and correlations."""
+        self.x_mean_, self.x_std_ = _standardize_params(X, scale)
+        self.y_mean_, self.y_std_ = _standardize_params(y, scale)
+        Xs = (X - self.x_mean_) / self.x_std_
+        ys = (y - self.y_mean_) / self.y_std_
+        n = X.shape[0]
+        Cxx = Xs.T @ Xs / (n - 1)
+        Cyy = ys.T @ ys / (n - 1)
+        Cxy = Xs.T @ ys / (n - 1)
+        Wx = _inv_sqrt(Cxx, reg)
+        Wy = _inv_sqrt(Cyy, reg)
+        U, rho, Vt = linalg.svd(Wx @ Cxy @ Wy, full_matrices=False)
+        # Deterministic signs: the largest x loading of each component > 0.
+        U, Vt = svd_flip(U[:, :n_components], Vt[:n_components])
+        self.x_weights_ = Wx @ U
+        self.y_weights_ = Wy @ Vt.T
+        self.canonical_correlations_ = np.clip(rho[:n_components], 0.0, 1.0)
+        self._n_features_out = n_components
+
+    def _canonical_x(self, X):
+        return ((X - self.x_mean_) / self.x_std_) @ self.x_weights_
+
+    def _canonical_y(self, y):
+        return ((y - self.y_mean_) / self.y_std_) @ self.y_weights_
+
+
 class _TwoSidedMixin:
     """``transform``/``transform_y`` through the per-modality ``_embed``."""
 
@@ -149,7 +194,7 @@ class _TwoSidedMixin:
 # --------------------------------------------------------------------------
 
 
-class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
+class CCAAligner(_CanonicalMixin, _TwoSidedMixin, AlignerMixin, BaseEstimator):
     """Regularised canonical correlation analysis as a cross-modal aligner.
 
     Finds projections ``Ax`` and ``Ay`` that maximise the correlation between
@@ -268,33 +313,8 @@ class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
             The fitted aligner.
         """
         X, y = _validate_pair(self, X, y)
-        max_components = min(X.shape[1], y.shape[1])
-        n_components = (
-            max_components if self.n_components is None else self.n_components
-        )
-        if n_components > max_components:
-            raise ValueError(
-                f"n_components={n_components} must be <= min(n_features_x, "
-                f"n_features_y) = {max_components}."
-            )
-        self.x_mean_, self.x_std_ = _standardize_params(X, self.scale)
-        self.y_mean_, self.y_std_ = _standardize_params(y, self.scale)
-        Xs = (X - self.x_mean_) / self.x_std_
-        ys = (y - self.y_mean_) / self.y_std_
-        n = X.shape[0]
-        Cxx = Xs.T @ Xs / (n - 1)
-        Cyy = ys.T @ ys / (n - 1)
-        Cxy = Xs.T @ ys / (n - 1)
-        Wx = _inv_sqrt(Cxx, self.reg)
-        Wy = _inv_sqrt(Cyy, self.reg)
-        U, rho, Vt = linalg.svd(Wx @ Cxy @ Wy, full_matrices=False)
-        U, rho, V = U[:, :n_components], rho[:n_components], Vt[:n_components].T
-        # Deterministic signs: the largest x loading of each component > 0.
-        signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(n_components)])
-        signs[signs == 0] = 1.0
-        self.x_weights_ = Wx @ (U * signs)
-        self.y_weights_ = Wy @ (V * signs)
-        self.canonical_correlations_ = np.clip(rho, 0.0, 1.0)
+        n_components = _check_n_components(self.n_components, X, y)
+        self._set_canonical(X, y, n_components, self.reg, self.scale)
         self._n_features_out = n_components
         return self
 
@@ -302,12 +322,178 @@ class CCAAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
         return self.canonical_correlations_**self.corr_power
 
     def _embed_x(self, X):
-        S = ((X - self.x_mean_) / self.x_std_) @ self.x_weights_
-        return _l2_normalize(S * self._weights())
+        return _l2_normalize(self._canonical_x(X) * self._weights())
 
     def _embed_y(self, y):
-        S = ((y - self.y_mean_) / self.y_std_) @ self.y_weights_
-        return _l2_normalize(S * self._weights())
+        return _l2_normalize(self._canonical_y(y) * self._weights())
+
+
+# --------------------------------------------------------------------------
+# CSA
+# --------------------------------------------------------------------------
+
+
+class CSAAligner(_CanonicalMixin, _TwoSidedMixin, AlignerMixin, BaseEstimator):
+    """Canonical similarity analysis (CSA): CCA with a correlation-weighted cosine.
+
+    CSA (Li, Chinchali and Topcu, ICLR 2025) maps two unimodal latents into
+    one space without training: the canonical projections of regularised
+    CCA (as in :class:`CCAAligner`) give ``u = Ax.T x`` and ``v = Ay.T y``,
+    only the first ``s`` canonical dimensions are kept, and a pair is
+    scored by the paper's weighted cosine similarity::
+
+        sim(x, y) = sum_i w_i * u_i * v_i / (||u|| * ||v||),   w_i = rho_i ** corr_power
+
+    where ``rho_i`` is the ``i``-th canonical correlation and the norms are
+    those of the unweighted, truncated projections.  Well-correlated
+    directions count more, and the dimensions beyond ``s`` (mostly noise on
+    few pairs) not at all.
+
+    :meth:`transform` and :meth:`transform_y` return unit rows whose dot
+    product across modalities IS this similarity: each side is
+    ``sqrt(w) * u / ||u||`` (of norm at most 1, since ``w_i <= 1``),
+    completed to a unit vector by one extra coordinate, the last but one for
+    x and the last for y.  Those two coordinates never meet in an x-y dot
+    product, so the shared space has ``n_canonical_ + 2`` dimensions and
+    cross-modal retrieval ranks exactly by ``sim``.  (Within one modality
+    the completions do meet: the dot product of two x embeddings adds the
+    product of their completions to the weighted similarity.)
+
+    Unlike :class:`CCAAligner` with ``corr_power``, which L2-normalises the
+    *weighted* projections (a cosine in the metric ``w``), CSA normalises
+    the unweighted ones, so a row whose energy sits in weakly correlated
+    directions gets a smaller similarity to everything.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        The number ``s`` of canonical dimensions that enter the similarity
+        (the paper's main hyper-parameter).  ``None`` uses ``min(n_features_x,
+        n_features_y)``; it cannot exceed that.
+    reg : float, default=0.1
+        Ridge added to each covariance, relative to its mean variance, as in
+        :class:`CCAAligner`.  ``0`` is the paper's plain CCA, which overfits
+        when a modality has nearly as many features as there are pairs.
+    scale : bool, default=True
+        Whether to divide each feature by its standard deviation before the
+        covariances are computed (features are always centred).
+    corr_power : float, default=1.0
+        Exponent of the canonical correlations in the weights ``w``; ``1``
+        is the paper's similarity, ``0`` a plain cosine of the truncated
+        canonical projections.
+    min_corr : float, default=0.0
+        Canonical dimensions whose (regularised) correlation is below this
+        threshold are dropped, on top of the ``n_components`` cap; the first
+        one is always kept.
+
+    Attributes
+    ----------
+    x_weights_ : ndarray of shape (n_features_in_, n_canonical_)
+        Canonical projection of the standardised modality x.
+    y_weights_ : ndarray of shape (n_features_y_in_, n_canonical_)
+        Canonical projection of the standardised modality y.
+    canonical_correlations_ : ndarray of shape (n_canonical_,)
+        The (regularised) canonical correlations kept, in decreasing order.
+    similarity_weights_ : ndarray of shape (n_canonical_,)
+        ``canonical_correlations_ ** corr_power``, the weights ``w``.
+    n_canonical_ : int
+        Number of canonical dimensions in the similarity, ``s``.
+    x_mean_, x_std_ : ndarray of shape (n_features_in_,)
+        Centring and scaling of modality x.
+    y_mean_, y_std_ : ndarray of shape (n_features_y_in_,)
+        Centring and scaling of modality y.
+    n_features_in_ : int
+        Number of features of modality x seen during :meth:`fit`.
+    n_features_y_in_ : int
+        Number of features of modality y seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features of ``X`` seen during :meth:`fit`, when they
+        are all strings.
+
+    See Also
+    --------
+    CCAAligner : The same projections, cosine of the weighted projections.
+    ASIFAligner : Relative representations, no fitting at all.
+
+    References
+    ----------
+    P. Li, S. P. Chinchali and U. Topcu, "CSA: Data-efficient mapping of
+    unimodal features to multimodal features", ICLR 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusemix.baselines import CSAAligner
+    >>> from skfusemix.datasets import make_paired_latents
+    >>> Zx, Zy = make_paired_latents(n_samples=500, random_state=0)
+    >>> csa = CSAAligner(n_components=8).fit(Zx[:400], Zy[:400])
+    >>> Sx, Sy = csa.transform(Zx[400:]), csa.transform_y(Zy[400:])
+    >>> Sx.shape, bool(np.allclose(np.linalg.norm(Sx, axis=1), 1.0))
+    ((100, 10), True)
+    >>> csa.score(Zx[400:], Zy[400:]) > 0.5
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "scale": ["boolean"],
+        "corr_power": [Interval(Real, 0, None, closed="left")],
+        "min_corr": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self, n_components=None, *, reg=0.1, scale=True, corr_power=1.0, min_corr=0.0
+    ):
+        self.n_components = n_components
+        self.reg = reg
+        self.scale = scale
+        self.corr_power = corr_power
+        self.min_corr = min_corr
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the canonical projections and the similarity weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Latents of modality x.
+        y : array-like of shape (n_samples, n_features_y)
+            The paired latents of modality y; row ``i`` pairs with row ``i``
+            of ``X``.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        X, y = _validate_pair(self, X, y)
+        n_components = _check_n_components(self.n_components, X, y)
+        self._set_canonical(X, y, n_components, self.reg, self.scale)
+        # Correlations are sorted in decreasing order: the threshold truncates.
+        s = max(1, int(np.sum(self.canonical_correlations_ >= self.min_corr)))
+        self.x_weights_ = self.x_weights_[:, :s]
+        self.y_weights_ = self.y_weights_[:, :s]
+        self.canonical_correlations_ = self.canonical_correlations_[:s]
+        self.similarity_weights_ = self.canonical_correlations_**self.corr_power
+        self.n_canonical_ = s
+        self._n_features_out = s + 2
+        return self
+
+    def _embed(self, U, side):
+        """``sqrt(w) * U / ||U||`` completed to unit rows by coordinate ``side``."""
+        E = _l2_normalize(U) * np.sqrt(self.similarity_weights_)
+        out = np.zeros((E.shape[0], E.shape[1] + 2))
+        out[:, :-2] = E
+        out[:, side] = np.sqrt(np.clip(1.0 - np.sum(E**2, axis=1), 0.0, None))
+        return out
+
+    def _embed_x(self, X):
+        return self._embed(self._canonical_x(X), -2)
+
+    def _embed_y(self, y):
+        return self._embed(self._canonical_y(y), -1)
 
 
 # --------------------------------------------------------------------------
@@ -330,9 +516,8 @@ def _pca_basis(Zc, n_components):
         _, s, Vt = linalg.svd(Zc, full_matrices=False)
         V, s = Vt[:n_components].T, s[:n_components]
     # Deterministic signs: the largest loading of each axis is positive.
-    signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(V.shape[1])])
-    signs[signs == 0] = 1.0
-    return V * signs, s
+    V, _ = svd_flip(np.array(V), None)
+    return V, s
 
 
 class ProcrustesAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
