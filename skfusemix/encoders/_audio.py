@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseEncoder, bundle, hf_output_dim, submodule
 from ._image import _load_model_and_processor
@@ -112,16 +113,11 @@ class AudioEncoder(BaseEncoder):
         tags.input_tags.two_d_array = True  # (n_clips, n_samples) of equal length
         return tags
 
-    def _check_params(self):
-        device = super()._check_params()
-        sr = self.sampling_rate
-        if sr is not None and (
-            not isinstance(sr, numbers.Integral) or isinstance(sr, bool) or sr < 1
-        ):
-            raise ValueError(
-                f"sampling_rate must be None or a positive integer; got {sr!r}."
-            )
-        return device
+    _parameter_constraints = {
+        **BaseEncoder._parameter_constraints,
+        "sampling_rate": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(_poolings))],
+    }
 
     def _check_inputs(self, X):
         return check_waveforms(X)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_memory
 from tqdm.auto import tqdm
 
@@ -42,6 +43,16 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
     #: allowed values of ``pooling``
     _poolings = ("cls", "mean", "last", "pooler")
+    #: checked by ``_validate_params`` (subclasses extend it)
+    _parameter_constraints = {
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "normalize": ["boolean"],
+        "precision": [StrOptions(set(_PRECISIONS))],
+        "device": [str, torch.device],
+        "memory": [None, str, "path_like", HasMethods(["cache"])],
+        "verbose": ["verbose"],
+        "pooling": [StrOptions(set(_poolings))],
+    }
     #: parameters holding loaded objects (fingerprinted, shared by ``clone``)
     _object_params = ("model",)
     #: parameters that never change the latents (left out of the cache key)
@@ -121,19 +132,9 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
     # --------------------------------------------------------------- validation
     def _check_params(self):
-        bs = self.batch_size
-        if not isinstance(bs, numbers.Integral) or isinstance(bs, bool) or bs < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {bs!r}.")
-        if self.pooling not in self._poolings:
-            raise ValueError(
-                f"pooling must be one of {self._poolings}; got {self.pooling!r}."
-            )
-        if not isinstance(self.normalize, bool | np.bool_):
-            raise TypeError(f"normalize must be a bool; got {self.normalize!r}.")
-        if self.precision not in _PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {_PRECISIONS}; got {self.precision!r}."
-            )
+        """Validate the parameters (``_parameter_constraints``, plus the
+        checks that involve several of them); return the device."""
+        self._validate_params()
         device = resolve_device(self.device)
         if device.type != "cuda" and self.precision in ("fp16", "bf16"):
             raise ValueError(

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseEncoder, bundle, hf_output_dim, submodule
 from ._loading import load_pretrained, load_processor, model_name
@@ -79,6 +80,10 @@ class ImageEncoder(BaseEncoder):
 
     _object_params = ("model", "processor")
     _poolings = ("cls", "mean", "pooler")
+    _parameter_constraints = {
+        **BaseEncoder._parameter_constraints,
+        "pooling": [StrOptions(set(_poolings))],
+    }
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from ._base import BaseEncoder, bundle, hf_output_dim, submodule
 from ._loading import load_pretrained, load_processor, model_name
@@ -112,16 +113,10 @@ class TextEncoder(BaseEncoder):
         tags.input_tags.string = True
         return tags
 
-    def _check_params(self):
-        device = super()._check_params()
-        ml = self.max_length
-        if ml is not None and (
-            not isinstance(ml, numbers.Integral) or isinstance(ml, bool) or ml < 1
-        ):
-            raise ValueError(
-                f"max_length must be None or a positive integer; got {ml!r}."
-            )
-        return device
+    _parameter_constraints = {
+        **BaseEncoder._parameter_constraints,
+        "max_length": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    }
 
     def _check_inputs(self, X):
         return check_texts(X)

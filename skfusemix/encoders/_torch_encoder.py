@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseEncoder, _reject_sparse, bundle
 from ._pooling import pool
@@ -87,6 +88,13 @@ class TorchEncoder(BaseEncoder):
 
     _object_params = ("module", "preprocess")
     _poolings = (None, "mean", "cls", "last")
+    _parameter_constraints = {
+        **BaseEncoder._parameter_constraints,
+        "preprocess": [None, callable],
+        "method": [None, str],
+        "channels_last": ["boolean"],
+        "pooling": [None, StrOptions({"mean", "cls", "last"})],
+    }
     _cache_exclude = BaseEncoder._cache_exclude + ("channels_last",)
 
     def __init__(
@@ -143,12 +151,6 @@ class TorchEncoder(BaseEncoder):
             raise ValueError(
                 "TorchEncoder needs module=: a torch.nn.Module or a callable returning "
                 f"one; got {self.module!r}."
-            )
-        if self.preprocess is not None and not callable(self.preprocess):
-            raise TypeError(f"preprocess must be callable; got {self.preprocess!r}.")
-        if self.method is not None and not isinstance(self.method, str):
-            raise TypeError(
-                f"method must be None or a method name; got {self.method!r}."
             )
         return device
 
