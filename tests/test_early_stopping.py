@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import make_pairs
 from sklearn.utils import check_random_state
 
-from conftest import make_pairs
 from skfusemix import FuseMixAligner, retrieval_report
 from skfusemix.engine._loop import mean_recall_at_1
 

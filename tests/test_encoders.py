@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import save_tiny_whisper
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -106,35 +107,8 @@ def vit_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def whisper_dir(tmp_path_factory):
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    torch.manual_seed(0)
-    # 1-second windows instead of 30 s keep the test fast: 100 mel frames,
-    # 50 encoder positions.
-    config = WhisperConfig(
-        vocab_size=64,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-        suppress_tokens=None,
-        begin_suppress_tokens=None,
-        num_mel_bins=16,
-        d_model=12,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=24,
-        decoder_ffn_dim=24,
-        max_source_positions=50,
-        max_target_positions=16,
-    )
-    extractor = WhisperFeatureExtractor(feature_size=16, chunk_length=1)
-    path = tmp_path_factory.mktemp("tiny-whisper")
-    WhisperModel(config).save_pretrained(path)
-    extractor.save_pretrained(path)
-    return str(path)
+    # 1-second windows instead of 30 s keep the test fast
+    return save_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
 
 
 @pytest.fixture(scope="module")
@@ -287,13 +261,13 @@ def test_text_bad_inputs(bert_dir, bad, error, match):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"pooling": "max"}, "pooling must be one of"),
+        ({"pooling": "max"}, "pooling"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": 2.5}, "batch_size"),
         ({"max_length": 0}, "max_length"),
         ({"precision": "int8"}, "precision"),
         ({"precision": "bf16", "device": "cpu"}, "only used on CUDA"),
-        ({"device": "tpu9"}, "Invalid device"),
+        ({"device": "tpu9"}, "Unknown device"),
     ],
 )
 def test_bad_params_raise_value_error(bert_dir, params, match):
@@ -303,7 +277,7 @@ def test_bad_params_raise_value_error(bert_dir, params, match):
 
 
 def test_bad_model_types(bert_dir):
-    with pytest.raises(TypeError, match="normalize must be a bool"):
+    with pytest.raises(TypeError, match="normalize"):
         TextEncoder(bert_dir, normalize="yes").transform(["cat"])
     with pytest.raises(TypeError, match="model must be"):
         TextEncoder(model=3.5).transform(["cat"])
@@ -568,7 +542,7 @@ def test_image_file_paths_are_opened(vit_dir, tmp_path):
 
 
 def test_image_pooling_options(vit_dir):
-    with pytest.raises(ValueError, match="pooling must be one of"):
+    with pytest.raises(ValueError, match="pooling"):
         ImageEncoder(vit_dir, pooling="last").transform(_images(1))
 
 

@@ -19,6 +19,7 @@ import tempfile
 
 import numpy as np
 import torch
+from helpers import save_tiny_whisper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusemix.encoders import AudioEncoder, ImageEncoder, TextEncoder, TorchEncoder
@@ -47,33 +48,9 @@ def _row_stats():
 
 
 def _tiny_whisper_dir():
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    torch.manual_seed(0)
-    config = WhisperConfig(
-        vocab_size=64,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-        suppress_tokens=None,
-        begin_suppress_tokens=None,
-        num_mel_bins=8,
-        d_model=8,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=16,
-        decoder_ffn_dim=16,
-        max_source_positions=50,
-        max_target_positions=8,
-    )
     path = tempfile.mkdtemp(prefix="skfusemix-tiny-whisper-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
-    WhisperModel(config).save_pretrained(path)
-    WhisperFeatureExtractor(feature_size=8, chunk_length=1).save_pretrained(path)
-    return path
+    return save_tiny_whisper(path, width=8, mel_bins=8)
 
 
 _WHISPER = _tiny_whisper_dir()

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
+from helpers import make_pairs
 
-from conftest import make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix.engine._plan import (
     available_memory,

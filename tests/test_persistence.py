@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import FAST, make_pairs
 from safetensors.torch import load_file, save_file
 
-from conftest import FAST, make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix._persistence import FORMAT_VERSION
 

@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from helpers import make_pairs
 
 import skfusemix.engine._loop as training
-from conftest import make_pairs
 from skfusemix import FuseMixAligner
 from skfusemix._persistence import read_safetensors
 from skfusemix.exceptions import FitInterruptedWarning, TrainingDivergedError
@@ -130,7 +130,7 @@ def test_a_corrupt_checkpoint_is_an_error_not_a_silent_restart(data, tmp_path):
 _KILL_SCRIPT = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r})
-from conftest import make_pairs
+from helpers import make_pairs
 from skfusemix import FuseMixAligner
 import time
 import skfusemix.engine._loop as training
@@ -223,7 +223,7 @@ _SIGINT_SCRIPT = """
 import sys, json, warnings
 import numpy as np
 sys.path.insert(0, {tests!r})
-from conftest import make_pairs
+from helpers import make_pairs
 import skfusemix.engine._loop as training
 from skfusemix import FuseMixAligner
 Zx, Zy = make_pairs(n=200)

@@ -1,0 +1,54 @@
+"""Shared test helpers (imported by the tests; fixtures live in conftest)."""
+
+import numpy as np
+
+
+def make_pairs(n=300, d_x=24, d_y=16, d_shared=6, noise=0.05, seed=0):
+    """Paired latents that share low-dimensional structure through different
+    nonlinear maps, so that retrieval is learnable but not trivial."""
+    rng = np.random.RandomState(seed)
+    shared = rng.normal(size=(n, d_shared))
+    Zx = np.tanh(shared @ rng.normal(size=(d_shared, d_x))) + noise * rng.normal(
+        size=(n, d_x)
+    )
+    Zy = np.sin(0.5 * shared @ rng.normal(size=(d_shared, d_y))) + noise * rng.normal(
+        size=(n, d_y)
+    )
+    return Zx.astype(np.float32), Zy.astype(np.float32)
+
+
+#: Small, fast settings for functional tests (the defaults are the paper's).
+FAST = dict(
+    n_components=16, n_layers=1, expansion=2, dropout=0.0, batch_size=64, max_epochs=5
+)
+
+
+def save_tiny_whisper(path, width=12, mel_bins=16):
+    """Save a randomly initialised one-layer Whisper and its feature extractor
+    (1-second windows: 100 mel frames, 50 encoder positions) to ``path``."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        num_mel_bins=mel_bins,
+        d_model=width,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=2 * width,
+        decoder_ffn_dim=2 * width,
+        max_source_positions=50,
+        max_target_positions=16,
+    )
+    WhisperModel(config).save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=mel_bins, chunk_length=1).save_pretrained(path)
+    return str(path)
