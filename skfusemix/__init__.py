@@ -20,6 +20,7 @@ _LAZY = {
     "ASIFAligner": "baselines",
     "CCAAligner": "baselines",
     "ProcrustesAligner": "baselines",
+    "CSAAligner": "baselines",
     "make_retrieval_scorer": "metrics",
     "retrieval_report": "metrics",
     "zero_shot_classify": "zero_shot",
@@ -38,12 +39,14 @@ _SUBMODULES = {
     "engine",
     "metrics",
     "plotting",
+    "selection",
     "zero_shot",
 }
 
 __all__ = [
     "ASIFAligner",
     "CCAAligner",
+    "CSAAligner",
     "FuseMixAligner",
     "ProcrustesAligner",
     "make_retrieval_scorer",

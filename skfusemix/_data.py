@@ -142,13 +142,21 @@ _OVERFLOW_SCALE, _LARGE_SCALE = 1e18, 1e4
 _RANGE_RATIO = 1e6
 
 
-def check_input_scale(Z, name, chunk_rows=None):
-    """Refuse latents whose scale overflows float32 training, and warn about
-    scales that train badly (huge values, wildly different feature ranges,
-    all features constant).  One pass over ``Z`` in row chunks, no copy of
-    the whole matrix."""
-    lo, hi = _chunked_aminmax(Z, chunk_rows)
-    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+def check_input_scale(Z, name, chunk_rows=None, *, warn=True):
+    """Refuse latents whose scale overflows float32 training, warn about
+    scales that train badly, and return the per-feature mean and standard
+    deviation.
+
+    One pass over ``Z`` in row chunks (a memmap is read from its file), no
+    copy of the whole matrix.  ``warn=False`` (the latents will be
+    standardised) keeps only the warning about all-constant features.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_features,)
+        Column statistics in float64 (``std`` is the population one).
+    """
+    lo, hi, mean, std = _column_stats(Z, chunk_rows)
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise ValueError(f"Input {name} contains NaN or infinity.")
     max_abs = float(max(np.abs(lo).max(), np.abs(hi).max()))
@@ -160,8 +168,7 @@ def check_input_scale(Z, name, chunk_rows=None):
         )
     ranges = hi - lo
     advice = (
-        "  Standardising the latents (e.g. sklearn.preprocessing.StandardScaler) "
-        "usually helps."
+        "  Standardising the latents (standardize=True, the default) usually helps."
     )
     if not np.any(ranges > 0):
         warnings.warn(
@@ -170,36 +177,51 @@ def check_input_scale(Z, name, chunk_rows=None):
             UserWarning,
             stacklevel=4,
         )
-    elif max_abs > _LARGE_SCALE:
+    elif warn and max_abs > _LARGE_SCALE:
         warnings.warn(
             f"{name} holds values up to {max_abs:.3g} in absolute value; the residual "
             "blocks of the adapters work best on inputs of order 1." + advice,
             UserWarning,
             stacklevel=4,
         )
-    elif ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
+    elif warn and ranges.max() > _RANGE_RATIO * ranges[ranges > 0].min():
         warnings.warn(
             f"The features of {name} have ranges from {ranges[ranges > 0].min():.3g} "
             f"to {ranges.max():.3g}: the narrow ones will barely be seen." + advice,
             UserWarning,
             stacklevel=4,
         )
+    return mean, std
 
 
-def _chunked_aminmax(Z, chunk_rows):
+def _column_stats(Z, chunk_rows):
+    """Per-feature min, max, mean and standard deviation of ``Z`` in one
+    chunked pass (means and variances merged chunk by chunk, as in Chan,
+    Golub and LeVeque's parallel algorithm), all float64 NumPy arrays."""
     if isinstance(Z, torch.Tensor):
         step = chunk_rows or 65536
         chunks = (Z[i : i + step] for i in range(0, Z.shape[0], step))
     else:  # memmaps read from their files, other arrays sliced
         chunks = (rows for _, rows in scan(Z, chunk_rows))
-    lo = hi = None
+    lo = hi = mean = m2 = None
+    n = 0
     for chunk in chunks:
-        if not chunk.dtype.is_floating_point:
-            chunk = chunk.double()  # min and max are exact in any float dtype
-        c_lo, c_hi = (t.cpu().double().numpy() for t in torch.aminmax(chunk, dim=0))
-        lo = c_lo if lo is None else np.minimum(lo, c_lo)
-        hi = c_hi if hi is None else np.maximum(hi, c_hi)
-    return lo, hi
+        chunk = chunk.double()  # min and max are exact, sums do not overflow
+        c_lo, c_hi = torch.aminmax(chunk, dim=0)
+        c_n = chunk.shape[0]
+        c_mean = chunk.mean(dim=0)
+        c_m2 = ((chunk - c_mean) ** 2).sum(dim=0)
+        if mean is None:
+            lo, hi, mean, m2 = c_lo, c_hi, c_mean, c_m2
+        else:
+            lo, hi = torch.minimum(lo, c_lo), torch.maximum(hi, c_hi)
+            delta = c_mean - mean
+            total = n + c_n
+            mean = mean + delta * (c_n / total)
+            m2 = m2 + c_m2 + delta**2 * (n * c_n / total)
+        n += c_n
+    std = (m2 / n).sqrt()
+    return tuple(t.cpu().numpy() for t in (lo, hi, mean, std))
 
 
 _NUMPY_TO_TORCH = {
@@ -366,3 +388,14 @@ def row_groups(X, chunk_rows=None):
         else:
             keys.append(f"o:{id(value)}")
     return np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)
+
+
+def l2_normalize(S):
+    """Rows of ``S`` (a float NumPy array) divided by their L2 norms; all-zero
+    rows stay zero.  The one NumPy normaliser of the library."""
+    S = np.asarray(S)
+    if S.dtype.kind != "f":
+        S = S.astype(np.float64)
+    norms = np.linalg.norm(S, axis=1, keepdims=True)
+    np.maximum(norms, np.finfo(S.dtype).tiny, out=norms)
+    return S / norms

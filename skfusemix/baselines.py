@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import svd_flip
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._data import l2_normalize
 from .base import AlignerMixin
 
 __all__ = ["ASIFAligner", "CCAAligner", "CSAAligner", "ProcrustesAligner"]
@@ -79,13 +80,6 @@ def _validate_X(estimator, X):
     check_is_fitted(estimator)
     X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
     return X.astype(np.float64, copy=False)
-
-
-def _l2_normalize(S):
-    """Divide each row by its norm; all-zero rows stay zero."""
-    norms = np.linalg.norm(S, axis=1, keepdims=True)
-    np.maximum(norms, np.finfo(S.dtype).tiny, out=norms)
-    return S / norms
 
 
 def _standardize_params(Z, scale):
@@ -322,10 +316,10 @@ class CCAAligner(_CanonicalMixin, _TwoSidedMixin, AlignerMixin, BaseEstimator):
         return self.canonical_correlations_**self.corr_power
 
     def _embed_x(self, X):
-        return _l2_normalize(self._canonical_x(X) * self._weights())
+        return l2_normalize(self._canonical_x(X) * self._weights())
 
     def _embed_y(self, y):
-        return _l2_normalize(self._canonical_y(y) * self._weights())
+        return l2_normalize(self._canonical_y(y) * self._weights())
 
 
 # --------------------------------------------------------------------------
@@ -483,7 +477,7 @@ class CSAAligner(_CanonicalMixin, _TwoSidedMixin, AlignerMixin, BaseEstimator):
 
     def _embed(self, U, side):
         """``sqrt(w) * U / ||U||`` completed to unit rows by coordinate ``side``."""
-        E = _l2_normalize(U) * np.sqrt(self.similarity_weights_)
+        E = l2_normalize(U) * np.sqrt(self.similarity_weights_)
         out = np.zeros((E.shape[0], E.shape[1] + 2))
         out[:, :-2] = E
         out[:, side] = np.sqrt(np.clip(1.0 - np.sum(E**2, axis=1), 0.0, None))
@@ -663,10 +657,10 @@ class ProcrustesAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
 
     def _embed_x(self, X):
         Px = (X - self.x_mean_) @ self.x_components_ / self.x_scale_
-        return _l2_normalize(Px @ self.rotation_)
+        return l2_normalize(Px @ self.rotation_)
 
     def _embed_y(self, y):
-        return _l2_normalize((y - self.y_mean_) @ self.y_components_ / self.y_scale_)
+        return l2_normalize((y - self.y_mean_) @ self.y_components_ / self.y_scale_)
 
 
 # --------------------------------------------------------------------------
@@ -691,7 +685,7 @@ def _relative(Z, anchors, k, p):
     np.maximum(sims, 0.0, out=sims)
     if p != 1:
         np.power(sims, p, out=sims)
-    return _l2_normalize(sims)
+    return l2_normalize(sims)
 
 
 class ASIFAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
@@ -820,17 +814,17 @@ class ASIFAligner(_TwoSidedMixin, AlignerMixin, BaseEstimator):
         ax, ay = X[indices], y[indices]
         self.x_mean_ = ax.mean(axis=0) if self.center else np.zeros(X.shape[1])
         self.y_mean_ = ay.mean(axis=0) if self.center else np.zeros(y.shape[1])
-        self.anchors_x_ = _l2_normalize(ax - self.x_mean_)
-        self.anchors_y_ = _l2_normalize(ay - self.y_mean_)
+        self.anchors_x_ = l2_normalize(ax - self.x_mean_)
+        self.anchors_y_ = l2_normalize(ay - self.y_mean_)
         self.anchor_indices_ = indices
         self.n_anchors_ = indices.size
         self._n_features_out = self.n_anchors_
         return self
 
     def _embed_x(self, X):
-        Z = _l2_normalize(X - self.x_mean_)
+        Z = l2_normalize(X - self.x_mean_)
         return _relative(Z, self.anchors_x_, min(self.k, self.n_anchors_), self.p)
 
     def _embed_y(self, y):
-        Z = _l2_normalize(y - self.y_mean_)
+        Z = l2_normalize(y - self.y_mean_)
         return _relative(Z, self.anchors_y_, min(self.k, self.n_anchors_), self.p)

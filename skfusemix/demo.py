@@ -253,6 +253,7 @@ def zero_shot_table(
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+    from ._data import l2_normalize
     from .zero_shot import zero_shot_classify
 
     labels = np.asarray(labels)
@@ -274,17 +275,17 @@ def zero_shot_table(
     add("majority class (no text)", np.full(len(labels), values[counts.argmax()]))
     rng = np.random.default_rng(random_state)
 
-    def unit(Z):
-        Z = np.asarray(Z, dtype=float)
-        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-
     def centroid(c, shots):
         rows_of_c = np.flatnonzero(labels_train == c)
-        return unit(X_train[rng.choice(rows_of_c, shots, replace=False)]).mean(axis=0)
+        return l2_normalize(X_train[rng.choice(rows_of_c, shots, replace=False)]).mean(
+            axis=0
+        )
 
     for shots in (1, 5):
         centroids = np.stack([centroid(c, shots) for c in class_names])
-        pred = np.asarray(class_names)[(unit(X) @ unit(centroids).T).argmax(axis=1)]
+        pred = np.asarray(class_names)[
+            (l2_normalize(X) @ l2_normalize(centroids).T).argmax(axis=1)
+        ]
         add(f"{shots}-shot image centroids (no text)", pred)
     return rows
 

@@ -16,6 +16,7 @@ import textwrap
 
 import numpy as np
 
+from ._data import l2_normalize
 from .metrics import retrieval_ranks
 
 __all__ = ["RecallAtKDisplay", "TrainingHistoryDisplay", "plot_retrievals"]
@@ -627,10 +628,7 @@ def plot_retrievals(
     k = min(int(k), n_gallery)
     positive_sets = _as_positive_sets(positives, n_queries)
 
-    def normalize(S):
-        return S / np.maximum(np.linalg.norm(S, axis=1, keepdims=True), 1e-12)
-
-    sim = normalize(Sq) @ normalize(Sg).T
+    sim = l2_normalize(Sq) @ l2_normalize(Sg).T
     top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
     if figsize is None:

@@ -14,7 +14,7 @@ import torch
 from scipy import sparse
 from sklearn.utils import check_random_state
 
-from .aligner import resolve_device
+from ._data import resolve_device
 
 __all__ = ["select_pairs"]
 

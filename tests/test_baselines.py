@@ -10,11 +10,16 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skfusemix.baselines import ASIFAligner, CCAAligner, ProcrustesAligner
+from skfusemix.baselines import ASIFAligner, CCAAligner, CSAAligner, ProcrustesAligner
 from skfusemix.datasets import make_paired_latents
 from skfusemix.metrics import retrieval_report
 
-ALIGNERS = [CCAAligner(), ProcrustesAligner(), ASIFAligner(random_state=0)]
+ALIGNERS = [
+    CCAAligner(),
+    CSAAligner(),
+    ProcrustesAligner(),
+    ASIFAligner(random_state=0),
+]
 
 
 @parametrize_with_checks(ALIGNERS)
@@ -92,6 +97,7 @@ def test_grid_search_over_baselines(aligner, split):
     Xtr, ytr, _, _ = split
     grid = {
         "CCAAligner": {"n_components": [4, 8]},
+        "CSAAligner": {"n_components": [4, 8]},
         "ProcrustesAligner": {"whiten": [False, True]},
         "ASIFAligner": {"k": [8, 32]},
     }[type(aligner).__name__]

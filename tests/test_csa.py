@@ -1,20 +1,15 @@
-"""Tests of CSAAligner (canonical similarity analysis) in skfusemix.baselines."""
+"""Tests of CSAAligner (canonical similarity analysis) in skfusemix.baselines;
+the API checks every baseline shares (scikit-learn's, shapes, captions, bad
+inputs) run on it in test_baselines.py."""
 
 import numpy as np
 import pytest
-import test_baselines as common  # the baselines' shared API checks
 from sklearn.base import clone
 from sklearn.cross_decomposition import CCA
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusemix.baselines import CCAAligner, CSAAligner
 from skfusemix.datasets import make_paired_latents
 from skfusemix.metrics import retrieval_report
-
-
-@parametrize_with_checks([CSAAligner()])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +114,6 @@ def test_held_out_recall_far_above_chance(split):
     assert est.score(Xte, yte) == pytest.approx(
         (report["x2y_R@1"] + report["y2x_R@1"]) / 2
     )
-
-
-def test_shared_api_checks(split):
-    common.test_shapes_and_unit_norm(CSAAligner(), split)
-    common.test_several_captions_per_item(CSAAligner())
-    common.test_bad_inputs(CSAAligner())
 
 
 @pytest.mark.parametrize(
