@@ -38,16 +38,28 @@ from ._io import (
     write_json,
     write_safetensors,
 )
+from ._recipe import check_n_layers
 
 __all__ = ["load_aligner", "save_aligner"]
 
 FORMAT = "skfusemix.FuseMixAligner"
 #: Bump when a file written by this version cannot be read by older code.
-FORMAT_VERSION = 1
+#: 2: resolved "auto" values and standardisation (version 1 files, written
+#: before either existed, load as fitted without standardisation).
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 _FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
+#: The fitted values of the "auto" parameters: they shape the modules.
+_RESOLVED = (
+    "n_components_",
+    "n_layers_",
+    "expansion_",
+    "dropout_",
+    "alpha_",
+    "max_epochs_",
+)
 
 
 # ------------------------------------------------------------- the aligner
@@ -114,6 +126,14 @@ def save_aligner(estimator, path, encoders=None):
             stacklevel=3,
         )
     fitted = {name: int(getattr(estimator, name)) for name in _FITTED_INTS}
+    fitted.update(
+        n_components_=int(estimator.n_components_),
+        n_layers_=[int(v) for v in estimator.n_layers_],
+        expansion_=int(estimator.expansion_),
+        dropout_=float(estimator.dropout_),
+        alpha_=float(estimator.alpha_),
+        max_epochs_=int(estimator.max_epochs_),
+    )
     fitted["temperature_"] = float(estimator.temperature_)
     fitted["history_"] = {
         k: [float(v) for v in values] for k, values in estimator.history_.items()
@@ -163,8 +183,9 @@ def _modules(estimator):
     }
 
 
-def _fitted_attributes(fitted, config_path):
-    """Validate the ``fitted`` section of config.json."""
+def _fitted_attributes(fitted, config_path, params):
+    """Validate the ``fitted`` section of config.json (format 1 files, which
+    predate ``"auto"``, take the resolved values from ``params``)."""
 
     def bad(message):
         return ValueError(f"{config_path!r}: {message}")
@@ -172,6 +193,29 @@ def _fitted_attributes(fitted, config_path):
     if not isinstance(fitted, dict):
         raise bad("'fitted' must be an object.")
     out = {}
+    for name, kind, low in (
+        ("n_components_", int, 1),
+        ("expansion_", int, 1),
+        ("max_epochs_", int, 1),
+        ("dropout_", float, 0),
+        ("alpha_", float, 0),
+    ):
+        value = fitted.get(name, params.get(name[:-1]))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+            or not math.isfinite(value)
+            or value < low
+            or (name == "dropout_" and value >= 1)
+        ):
+            raise bad(f"fitted attribute {name} is invalid: {value!r}.")
+        out[name] = kind(value)
+    n_layers = fitted.get("n_layers_", params.get("n_layers"))
+    try:
+        out["n_layers_"] = check_n_layers(n_layers)
+    except (ValueError, TypeError):
+        raise bad(f"fitted attribute n_layers_ is invalid: {n_layers!r}.") from None
     for name in _FITTED_INTS:
         value = fitted.get(name)
         low = 1 if name in ("n_features_in_", "n_features_y_in_", "batch_size_") else 0
@@ -232,26 +276,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     from ._data import resolve_device
     from .encoders._memmap import _differences
 
-    config_path = os.path.join(path, CONFIG_FILE)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"{os.fspath(path)!r} is not a directory written by FuseMixAligner.save."
-        )
-    config = read_json(config_path, "config.json (not a saved FuseMixAligner?)")
-    if config.get("format") != FORMAT:
-        raise ValueError(
-            f"{config_path!r} does not describe a saved {cls.__name__} "
-            f"(format {config.get('format')!r})."
-        )
-    version = config.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{config_path!r}: invalid format_version {version!r}.")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{os.fspath(path)!r} was written in format version {version} by skfusemix "
-            f"{config.get('skfusemix_version')}; this skfusemix reads format versions up "
-            f"to {FORMAT_VERSION}.  Upgrade skfusemix to load it."
-        )
+    config, config_path = _read_config(cls.__name__, path)
+    version = config["format_version"]
 
     saved = config.get("params")
     if not isinstance(saved, dict):
@@ -267,6 +293,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         raise TypeError(
             f"Unknown parameters for {cls.__name__}: {sorted(set(params) - valid)}."
         )
+    if version == 1:  # written before standardisation existed
+        saved.setdefault("standardize", False)
     saved = dict(saved, **params)
     if isinstance(saved.get("n_layers"), list):
         saved["n_layers"] = tuple(saved["n_layers"])
@@ -274,8 +302,7 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         saved["device"] = device
     estimator = cls(**saved)
     estimator._validate_params()  # InvalidParameterError (a ValueError) on edits
-    n_layers_x, n_layers_y = estimator._check_n_layers()
-    fitted = _fitted_attributes(config.get("fitted"), config_path)
+    fitted = _fitted_attributes(config.get("fitted"), config_path, saved)
 
     if expected_encoders:
         stored = config.get("encoders") or {}
@@ -305,22 +332,15 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     weights_path = os.path.join(path, WEIGHTS_FILE)
     tensors, _ = read_safetensors(weights_path)
 
-    from .engine.losses import SymmetricInfoNCE
-    from .engine.nn import Adapter
-
-    kwargs = {"expansion": estimator.expansion, "dropout": estimator.dropout}
+    for name in _RESOLVED:
+        setattr(estimator, name, fitted[name])
     with torch.random.fork_rng(devices=[]):  # building modules draws random inits
-        modules = {
-            "adapter_x": Adapter(
-                fitted["n_features_in_"], estimator.n_components, n_layers_x, **kwargs
-            ),
-            "adapter_y": Adapter(
-                fitted["n_features_y_in_"], estimator.n_components, n_layers_y, **kwargs
-            ),
-            "loss": SymmetricInfoNCE(
-                fitted["temperature_"], estimator.learn_temperature
-            ),
-        }
+        adapter_x, adapter_y, loss = estimator._build_modules(
+            fitted["n_features_in_"],
+            fitted["n_features_y_in_"],
+            temperature=fitted["temperature_"],
+        )
+    modules = {"adapter_x": adapter_x, "adapter_y": adapter_y, "loss": loss}
     load_module_tensors(modules, tensors, repr(weights_path))
     temperature = float(modules["loss"].temperature)
     if not math.isclose(temperature, fitted["temperature_"], rel_tol=1e-5):

@@ -27,13 +27,20 @@ from ._data import (
 )
 from ._logging import logger, verbose_logger
 from ._persistence import load_aligner, save_aligner
+from ._recipe import (
+    AUTO_PARAMS,
+    PAPER_PARAMS,
+    SMALL_DATA_RECIPE,
+    auto_params,
+    check_n_layers,
+)
 from .base import AlignerMixin
 from .engine._batches import DeviceBatches, StreamBatches
 from .engine._checkpoint import Checkpoint, data_digest, weights_digest
 from .engine._loop import Validation, train
 from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
 from .engine.losses import SymmetricInfoNCE
-from .engine.nn import Adapter
+from .engine.nn import Adapter, Standardize
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
 
 __all__ = ["FuseMixAligner"]
@@ -60,20 +67,6 @@ def _concat_histories(old, new, n_old):
     return out
 
 
-#: The small-data recipe (see :meth:`FuseMixAligner.small_data_params`).
-_SMALL_DATA_RECIPE = {
-    "n_components": 256,
-    "n_layers": 1,
-    "expansion": 1,
-    "dropout": 0.3,
-    "alpha": 0.5,
-    "batch_size": 256,
-    "max_epochs": 200,
-    "learning_rate": 1e-3,
-    "weight_decay": 0.1,
-}
-
-
 class FuseMixAligner(AlignerMixin, BaseEstimator):
     """Align two frozen encoders' latents in one space with FuseMix.
 
@@ -88,33 +81,48 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
     Read more in the :ref:`User Guide <user_guide>`.
 
+    Parameters marked "auto" are resolved in :meth:`fit` from the number of
+    training pairs and the latent widths (the fitted values are the
+    attributes of the same name ending in ``_``): up to 50,000 pairs the
+    small-data recipe (two blocks of width 2x, a 256-d space, dropout 0.3,
+    ``alpha=0.5``, 200 epochs of batches of 256), above it the paper's
+    architecture with batches that grow with the data.  The paper's exact
+    recipe is ``FuseMixAligner(**FuseMixAligner.paper_params())``.
+
     Parameters
     ----------
-    n_components : int, default=512
-        Dimension of the shared space.
-    n_layers : int or tuple of (int, int), default=4
+    n_components : int or "auto", default="auto"
+        Dimension of the shared space ("auto": 256 for small data, never
+        wider than the wider input; 512 above 50,000 pairs).
+    n_layers : int, tuple of (int, int) or "auto", default="auto"
         Residual blocks per adapter; a pair sets ``h_x`` and ``h_y``
         separately.  0 gives a linear adapter (LayerNorm then Linear).
-    expansion : int, default=4
-        Hidden width of a block is ``expansion`` times its input width.
-    dropout : float, default=0.6
-        Dropout inside the blocks.  The paper's public recipe uses 0.6; it is
-        a strong regulariser that suits the small datasets FuseMix targets.
-    alpha : float, default=1.0
+        "auto": 2 for small data, 4 above.
+    expansion : int or "auto", default="auto"
+        Hidden width of a block is ``expansion`` times its input width
+        ("auto": 2 for small data, 4 above).
+    dropout : float or "auto", default="auto"
+        Dropout inside the blocks ("auto": 0.3 for small data, the paper's
+        0.6 above).
+    alpha : float or "auto", default="auto"
         Mixing coefficients are drawn from ``Beta(alpha, alpha)``;
-        ``alpha=0`` turns mixing off (plain InfoNCE on the pairs).
+        ``alpha=0`` turns mixing off (plain InfoNCE on the pairs).  "auto":
+        0.5 for small data (chosen on validation splits), the paper's 1.0
+        above.
     temperature : float, default=0.07
         Initial softmax temperature.
     learn_temperature : bool, default=True
         Learn the temperature (clamped to [0.001, 0.5]) or keep it fixed.
-    batch_size : int, default=20480
-        Pairs in each contrastive loss (the paper's value).  With mixing each
-        step draws ``2 * batch_size`` rows, so it is reduced to
-        ``n_samples // 2`` (``n_samples`` without mixing) with a warning when
-        the data is smaller.
-    max_epochs : int, default=100
+    batch_size : int or "auto", default="auto"
+        Pairs in each contrastive loss.  With mixing each step draws
+        ``2 * batch_size`` rows, so it is reduced to ``n_samples // 2``
+        (``n_samples`` without mixing) with a warning when the data is
+        smaller.  "auto": 256, at most ``n_samples // 8``, for small data;
+        ``n_samples // 256`` up to the paper's 20,480 above.
+    max_epochs : int or "auto", default="auto"
         Passes over the pairs.  An epoch is ``n_samples // (2 * batch_size)``
-        steps with mixing, ``n_samples // batch_size`` without.
+        steps with mixing, ``n_samples // batch_size`` without.  "auto": 200
+        for small data, 100 above.
     learning_rate : float, default=1e-3
         Peak AdamW learning rate.
     weight_decay : float, default=0.1
@@ -183,6 +191,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Compile the adapters' training step with :func:`torch.compile`
         (worth it for long fits on a GPU; the first epoch pays the
         compilation, tens of seconds).
+    standardize : bool, default=True
+        Standardise each modality's features (mean 0, variance 1, statistics
+        of the latents passed to :meth:`fit`) as the adapters' first layer;
+        the statistics are fitted buffers, saved with the weights.
 
     Attributes
     ----------
@@ -195,8 +207,21 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     history_ : dict of list
         Per epoch: ``epoch``, ``loss``, ``temperature``, ``lr`` and ``time``
         (seconds since the start of training).
+    n_components_ : int
+        Dimension of the shared space used.
+    n_layers_ : tuple of (int, int)
+        Residual blocks of ``h_x`` and ``h_y``.
+    expansion_ : int
+        Hidden-width factor of the blocks.
+    dropout_ : float
+        Dropout used.
+    alpha_ : float
+        Mixing parameter used.
+    max_epochs_ : int
+        Epoch budget used.
     batch_size_ : int
-        Batch size used (``batch_size`` reduced to fit the data).
+        Batch size used (``batch_size`` resolved and reduced to fit the
+        data).
     n_iter_ : int
         Number of epochs run.
     t_ : int
@@ -245,24 +270,40 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     >>> shared = rng.normal(size=(200, 8))
     >>> Zx = shared @ rng.normal(size=(8, 32))
     >>> Zy = shared @ rng.normal(size=(8, 24))
-    >>> aligner = FuseMixAligner(n_components=16, n_layers=1, dropout=0.1,
-    ...                          batch_size=50, max_epochs=40, random_state=0)
-    >>> aligner.fit(Zx, Zy).transform(Zx).shape
-    (200, 16)
+    >>> aligner = FuseMixAligner(max_epochs=40, random_state=0).fit(Zx, Zy)
+    >>> aligner.transform(Zx).shape, aligner.n_layers_, aligner.batch_size_
+    ((200, 32), (2, 2), 25)
     >>> aligner.score(Zx, Zy) > 0.5
     True
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_layers": [Interval(numbers.Integral, 0, None, closed="left"), tuple, list],
-        "expansion": [Interval(numbers.Integral, 1, None, closed="left")],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_components": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "n_layers": [
+            Interval(numbers.Integral, 0, None, closed="left"),
+            tuple,
+            list,
+            StrOptions({"auto"}),
+        ],
+        "expansion": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "learn_temperature": ["boolean"],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "max_epochs": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "warmup_steps": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -280,20 +321,21 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "max_memory": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "storage_dtype": [StrOptions({"float32", "float16", "bfloat16"})],
         "compile": ["boolean"],
+        "standardize": ["boolean"],
     }
 
     def __init__(
         self,
-        n_components=512,
+        n_components="auto",
         *,
-        n_layers=4,
-        expansion=4,
-        dropout=0.6,
-        alpha=1.0,
+        n_layers="auto",
+        expansion="auto",
+        dropout="auto",
+        alpha="auto",
         temperature=0.07,
         learn_temperature=True,
-        batch_size=20480,
-        max_epochs=100,
+        batch_size="auto",
+        max_epochs="auto",
         learning_rate=1e-3,
         weight_decay=0.1,
         warmup_steps=100,
@@ -311,6 +353,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         max_memory=None,
         storage_dtype="float32",
         compile=False,
+        standardize=True,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -338,20 +381,38 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.max_memory = max_memory
         self.storage_dtype = storage_dtype
         self.compile = compile
+        self.standardize = standardize
+
+    @staticmethod
+    def paper_params():
+        """The FuseMix paper's public training recipe, exactly.
+
+        Four residual blocks of width 4x, dropout 0.6, a 512-d space, 20,480
+        mixed pairs per step (drawn from 40,960 rows), ``alpha=1``, AdamW with
+        learning rate 1e-3 and weight decay 0.1, 100 warm-up steps then
+        cosine decay, 500 epochs, temperature 0.07 (learned), and no
+        standardisation: made for millions of pairs on a GPU.  Use it to
+        reproduce the paper; the ``"auto"`` defaults do better on small data.
+
+        Returns
+        -------
+        params : dict
+            Keyword arguments for :class:`FuseMixAligner`.
+
+        Examples
+        --------
+        >>> from skfusemix import FuseMixAligner
+        >>> aligner = FuseMixAligner(**FuseMixAligner.paper_params())
+        >>> aligner.n_layers, aligner.batch_size, aligner.max_epochs
+        (4, 20480, 500)
+        """
+        return dict(PAPER_PARAMS)
 
     @staticmethod
     def small_data_params(n_samples=None):
-        """Hyper-parameters of the small-data recipe.
-
-        The paper's defaults (4-layer adapters, dropout 0.6, batches of
-        20,480) were tuned for millions of pairs.  For a few hundred to tens of
-        thousands of pairs, the recipe below was chosen on validation splits of
-        the OpenMoji demo data and UCI mfeat (see the docs' small-data page,
-        which reports held-out results against CCA, Procrustes and ASIF).
-        Standardise the latents first (e.g. a
-        :class:`~sklearn.preprocessing.StandardScaler` per modality).  Wider
-        adapters (``n_layers=2, expansion=2``) did better on the held-out
-        pairs of both data sets, at two to three times the fit time.
+        """The small-data recipe that ``"auto"`` resolves to up to 50,000
+        pairs, as explicit values (to start a grid search from, or to pin
+        them).
 
         Parameters
         ----------
@@ -370,10 +431,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         >>> from skfusemix import FuseMixAligner
         >>> params = FuseMixAligner.small_data_params(n_samples=1000)
         >>> params["batch_size"], params["n_layers"]
-        (125, 1)
+        (125, 2)
         >>> aligner = FuseMixAligner(**params, random_state=0)
         """
-        params = dict(_SMALL_DATA_RECIPE)
+        params = dict(SMALL_DATA_RECIPE)
         if n_samples is not None:
             if not isinstance(n_samples, numbers.Integral) or n_samples < 2:
                 raise ValueError(
@@ -390,7 +451,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Train the adapters on paired latents.
 
         Parameters
@@ -401,6 +462,13 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             Latents of modality y; row ``i`` pairs with row ``i`` of ``X``.
             A 1-D ``y`` is one feature, as in :mod:`sklearn.cross_decomposition`.
             Not modified.
+        groups : array-like of shape (n_samples,), default=None
+            Item of each pair (e.g. the image of each caption).  Pairs of one
+            group stay on one side of the early-stopping split.  By default
+            identical rows of ``X`` are one item, as in the metrics.  Reaches
+            ``fit`` through :class:`~sklearn.model_selection.GridSearchCV`
+            with scikit-learn's metadata routing
+            (``FuseMixAligner().set_fit_request(groups=True)``).
 
         Returns
         -------
@@ -418,42 +486,24 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             more device memory than is available (with a batch size that
             fits).
         """
-        n_layers_x, n_layers_y = self._check_n_layers()
         device = resolve_device(self.device)
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is "
-                "None: y is the paired modality, an array of shape (n_samples, n_features_y)."
-            )
         warm = self.warm_start and hasattr(self, "adapter_x_")
-        X = self._check_X(X, reset=not warm, fitting=True)
-        if self.y_transformer is not None:
-            self.y_transformer_ = clone(self.y_transformer).fit(y)
-            y = self.y_transformer_.transform(y)
-        elif hasattr(self, "y_transformer_"):
-            del self.y_transformer_
-        y = self._check_y(y, reset=not warm, fitting=True)
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X and y must pair row by row, but X has {X.shape[0]} rows and y has "
-                f"{y.shape[0]}."
-            )
-        n = X.shape[0]
-        if n < 2:
-            raise ValueError(
-                f"Found 1 sample (n_samples={n}), but {type(self).__name__} needs at least "
-                "2 pairs: contrastive learning needs negatives."
-            )
-        check_input_scale(X, "X")
-        check_input_scale(y, "y")
-        if warm:
-            self._check_warm_start(n_layers_x, n_layers_y)
+        X, y = self._check_pairs(X, y, warm)
+        groups = self._check_groups(groups, X)
+        stats = (
+            check_input_scale(X, "X", warn=not self.standardize),
+            check_input_scale(y, "y", warn=not self.standardize),
+        )
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        train_idx, val_idx = self._validation_split(X, seed)
+        train_idx, val_idx = self._validation_split(groups, seed)
+        n_train = X.shape[0] if train_idx is None else len(train_idx)
+        batch_size = self._resolve_recipe(n_train, X.shape[1], y.shape[1])
+        if warm:
+            self._check_warm_start()
         storage = _STORAGE_DTYPES[self.storage_dtype]
-        plan = self._plan(X, y, device, storage, train_idx, val_idx, seed)
+        plan = self._plan(X, y, device, storage, batch_size, n_train, val_idx, seed)
         cuda_devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
             if device.type == "cuda"
@@ -461,40 +511,22 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            adapter_x, adapter_y, loss_fn = self._initial_modules(
-                warm, X.shape[1], y.shape[1], n_layers_x, n_layers_y, device
-            )
+            modules = self._initial_modules(warm, X.shape[1], y.shape[1], device, stats)
             checkpoint = None
             if self.checkpoint_dir is not None:
                 checkpoint = Checkpoint(
                     self.checkpoint_dir,
                     self.checkpoint_every,
-                    self._fit_identity(
-                        X, y, seed, device, (adapter_x, adapter_y, loss_fn)
-                    ),
+                    self._fit_identity(X, y, seed, device, modules),
                 )
             validation = None
             if val_idx is not None:
                 validation = Validation(
                     as_device_tensor(take(X, val_idx), device),
                     as_device_tensor(take(y, val_idx), device),
-                    row_groups(take(X, val_idx)),
+                    groups[val_idx],
                 )
-            if plan.path == "device":
-                if train_idx is not None:
-                    X, y = take(X, train_idx), take(y, train_idx)
-                batches = DeviceBatches(
-                    as_device_tensor(X, device, storage),
-                    as_device_tensor(y, device, storage),
-                )
-            else:
-                keep = None
-                if train_idx is not None:
-                    keep = np.zeros(n, dtype=bool)
-                    keep[train_idx] = True
-                batches = StreamBatches(
-                    X, y, device, storage, plan.window_rows, keep=keep, seed=seed
-                )
+            batches = self._batches(X, y, train_idx, device, storage, plan, seed)
             del X, y
             if self.verbose:
                 verbose_logger(self.verbose)
@@ -508,28 +540,24 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             self.batch_size_ = plan.batch_size
             try:
                 result = train(
-                    adapter_x,
-                    adapter_y,
-                    loss_fn,
+                    *modules,
                     batches,
                     plan,
                     validation=validation,
                     checkpoint=checkpoint,
                 )
             except TrainingDivergedError as exc:
-                for module in (adapter_x, adapter_y, loss_fn):
+                for module in modules:
                     module.eval()
-                self._set_fitted(
-                    adapter_x, adapter_y, loss_fn, exc.result, device, warm
-                )
+                self._set_fitted(*modules, exc.result, device, warm)
                 raise
             finally:
                 batches.close()
-        self._set_fitted(adapter_x, adapter_y, loss_fn, result, device, warm)
+        self._set_fitted(*modules, result, device, warm)
         if result.interrupted:
             warnings.warn(
                 f"Training was interrupted (Ctrl-C) after {result.n_steps} steps, in "
-                f"epoch {len(result.history['epoch'])} of {self.max_epochs}; the "
+                f"epoch {len(result.history['epoch'])} of {self.max_epochs_}; the "
                 "estimator holds the weights reached (the best validation weights with "
                 "early_stopping).",
                 FitInterruptedWarning,
@@ -537,14 +565,90 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             )
         return self
 
-    def _plan(self, X, y, device, storage, train_idx, val_idx, seed):
+    def _check_pairs(self, X, y, warm):
+        """Validated latents of both modalities (``y`` through the
+        ``y_transformer`` when given), paired row by row."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is "
+                "None: y is the paired modality, an array of shape (n_samples, n_features_y)."
+            )
+        X = self._check_X(X, reset=not warm, fitting=True)
+        if self.y_transformer is not None:
+            self.y_transformer_ = clone(self.y_transformer).fit(y)
+            y = self.y_transformer_.transform(y)
+        elif hasattr(self, "y_transformer_"):
+            del self.y_transformer_
+        y = self._check_y(y, reset=not warm, fitting=True)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X and y must pair row by row, but X has {X.shape[0]} rows and y has "
+                f"{y.shape[0]}."
+            )
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"Found 1 sample (n_samples={X.shape[0]}), but {type(self).__name__} "
+                "needs at least 2 pairs: contrastive learning needs negatives."
+            )
+        return X, y
+
+    def _check_groups(self, groups, X):
+        """Item codes ``0..n_items-1`` of the pairs: ``groups`` when given,
+        else identical rows of ``X``."""
+        if groups is None:
+            return row_groups(X)
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or groups.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"groups must be 1-D with one entry per pair ({X.shape[0]}), got shape "
+                f"{groups.shape}."
+            )
+        if groups.dtype.kind == "f" and not np.isfinite(groups).all():
+            raise ValueError("groups contains NaN or infinity.")
+        return np.unique(groups, return_inverse=True)[1].reshape(-1)
+
+    def _resolve_recipe(self, n_samples, n_features, n_features_y):
+        """Set the fitted values of the size parameters: the given ones, or
+        what ``"auto"`` resolves to for this data (see :meth:`paper_params`
+        and the docs' small-data page)."""
+        auto = auto_params(n_samples, n_features, n_features_y)
+        resolved = {
+            name: auto[name] if getattr(self, name) == "auto" else getattr(self, name)
+            for name in AUTO_PARAMS
+        }
+        self.n_components_ = int(resolved["n_components"])
+        self.n_layers_ = check_n_layers(resolved["n_layers"])
+        self.expansion_ = int(resolved["expansion"])
+        self.dropout_ = float(resolved["dropout"])
+        self.alpha_ = float(resolved["alpha"])
+        self.max_epochs_ = int(resolved["max_epochs"])
+        return resolved["batch_size"]
+
+    def _batches(self, X, y, train_idx, device, storage, plan, seed):
+        """The batch source of the training pairs: latents copied to the
+        device once, or streamed in windows (``plan.path``)."""
+        if plan.path == "device":
+            if train_idx is not None:
+                X, y = take(X, train_idx), take(y, train_idx)
+            return DeviceBatches(
+                as_device_tensor(X, device, storage),
+                as_device_tensor(y, device, storage),
+            )
+        keep = None
+        if train_idx is not None:
+            keep = np.zeros(X.shape[0], dtype=bool)
+            keep[train_idx] = True
+        return StreamBatches(
+            X, y, device, storage, plan.window_rows, keep=keep, seed=seed
+        )
+
+    def _plan(self, X, y, device, storage, batch_size, n_train, val_idx, seed):
         """The resolved fit (:class:`~skfusemix.engine._plan.FitPlan`): the
         batch size that fits the data, and device-resident or streamed
         latents from the memory budget (see
         :func:`skfusemix.engine._plan.plan_fit_memory`)."""
-        n_train = X.shape[0] if train_idx is None else len(train_idx)
-        batch_size = self._effective_batch_size(n_train)
-        mixing = self.alpha > 0
+        batch_size = self._effective_batch_size(batch_size, n_train)
+        mixing = self.alpha_ > 0
         on_device = any(
             isinstance(Z, torch.Tensor) and Z.device.type != "cpu" for Z in (X, y)
         )
@@ -562,9 +666,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             n_samples=n_train,
             n_features=X.shape[1],
             n_features_y=y.shape[1],
-            n_components=self.n_components,
-            n_layers=self._check_n_layers(),
-            expansion=self.expansion,
+            n_components=self.n_components_,
+            n_layers=self.n_layers_,
+            expansion=self.expansion_,
             batch_size=batch_size,
             mixing=mixing,
             n_validation=0 if val_idx is None else len(val_idx),
@@ -573,8 +677,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         return FitPlan(
             n_samples=n_train,
             batch_size=batch_size,
-            max_epochs=self.max_epochs,
-            alpha=self.alpha,
+            max_epochs=self.max_epochs_,
+            alpha=self.alpha_,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             warmup_steps=self.warmup_steps,
@@ -588,8 +692,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _initial_modules(self, warm, d_x, d_y, n_layers_x, n_layers_y, device):
-        """Fresh adapters and loss, or (warm start) copies of the fitted ones
+    def _initial_modules(self, warm, d_x, d_y, device, stats):
+        """Fresh adapters (with the standardisation statistics of the
+        training latents) and loss, or (warm start) copies of the fitted ones
         with the current dropout and learn_temperature."""
         if warm:
             adapter_x = copy.deepcopy(self.adapter_x_).to(device)
@@ -597,41 +702,61 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             loss_fn = copy.deepcopy(self.loss_).to(device)
             for module in (*adapter_x.modules(), *adapter_y.modules()):
                 if isinstance(module, torch.nn.Dropout):
-                    module.p = self.dropout
+                    module.p = self.dropout_
             loss_fn.log_temperature.requires_grad_(self.learn_temperature)
             return adapter_x, adapter_y, loss_fn
-        kwargs = {"expansion": self.expansion, "dropout": self.dropout}
-        adapter_x = Adapter(d_x, self.n_components, n_layers_x, **kwargs).to(device)
-        adapter_y = Adapter(d_y, self.n_components, n_layers_y, **kwargs).to(device)
-        loss_fn = SymmetricInfoNCE(self.temperature, self.learn_temperature).to(device)
-        return adapter_x, adapter_y, loss_fn
+        adapter_x, adapter_y, loss_fn = self._build_modules(d_x, d_y)
+        if self.standardize:
+            for adapter, (mean, std) in zip((adapter_x, adapter_y), stats):
+                # constant features: scale 1 (they carry no information)
+                adapter.standardize.set_(mean, np.where(std > 0, std, 1.0))
+        return adapter_x.to(device), adapter_y.to(device), loss_fn.to(device)
 
-    def _check_warm_start(self, n_layers_x, n_layers_y):
+    def _build_modules(self, d_x, d_y, temperature=None):
+        """The two adapters and the loss of the resolved recipe (fresh
+        weights; :func:`~skfusemix._persistence.load_aligner` fills them)."""
+        kwargs = {
+            "expansion": self.expansion_,
+            "dropout": self.dropout_,
+            "standardize": self.standardize,
+        }
+        n_x, n_y = self.n_layers_
+        return (
+            Adapter(d_x, self.n_components_, n_x, **kwargs),
+            Adapter(d_y, self.n_components_, n_y, **kwargs),
+            SymmetricInfoNCE(
+                self.temperature if temperature is None else temperature,
+                self.learn_temperature,
+            ),
+        )
+
+    def _check_warm_start(self):
         for name, adapter, n_layers in (
-            ("x", self.adapter_x_, n_layers_x),
-            ("y", self.adapter_y_, n_layers_y),
+            ("x", self.adapter_x_, self.n_layers_[0]),
+            ("y", self.adapter_y_, self.n_layers_[1]),
         ):
             found = (
                 adapter.proj.out_features,
                 len(adapter.blocks),
                 adapter.blocks[0].fc1.out_features // adapter.blocks[0].fc1.in_features
                 if len(adapter.blocks)
-                else self.expansion,
+                else self.expansion_,
+                isinstance(adapter.standardize, Standardize),
             )
-            wanted = (self.n_components, n_layers, self.expansion)
+            wanted = (self.n_components_, n_layers, self.expansion_, self.standardize)
             if found != wanted:
                 raise ValueError(
                     f"warm_start=True cannot continue: the fitted adapter h_{name} has "
-                    f"(n_components, n_layers, expansion)={found} but the parameters "
-                    f"ask for {wanted}.  Set warm_start=False to train from scratch."
+                    f"(n_components, n_layers, expansion, standardize)={found} but the "
+                    f"parameters ask for {wanted}.  Set warm_start=False to train from "
+                    "scratch."
                 )
 
-    def _validation_split(self, X, seed):
-        """Train and validation row indices for early stopping; groups of
-        identical X rows (one item, several captions) stay on one side."""
+    def _validation_split(self, groups, seed):
+        """Train and validation row indices for early stopping; the pairs of
+        one group (one item, several captions) stay on one side."""
         if not self.early_stopping:
             return None, None
-        groups = row_groups(X)
         n_groups = int(groups.max()) + 1
         if n_groups < 4:
             raise ValueError(
@@ -642,7 +767,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             n_splits=1, test_size=self.validation_fraction, random_state=seed
         )
         try:
-            train_idx, val_idx = next(splitter.split(X, groups=groups))
+            train_idx, val_idx = next(splitter.split(groups, groups=groups))
         except ValueError as exc:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} cannot split "
@@ -670,7 +795,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             for k, v in self.get_params(deep=False).items()
             if k not in ignored and k != "random_state"
         }
-        params["n_layers"] = list(self._check_n_layers())
+        params["n_layers"] = list(self.n_layers_)
         return {
             "params": json.loads(json.dumps(params, default=str)),
             "seed": seed,
@@ -700,39 +825,26 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
-    def _check_n_layers(self):
-        n_layers = self.n_layers
-        pair = (
-            (n_layers, n_layers)
-            if isinstance(n_layers, numbers.Integral)
-            else tuple(n_layers)
-        )
-        if len(pair) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
-            for v in pair
-        ):
-            raise ValueError(
-                "n_layers must be a non-negative int or a pair (n_layers_x, n_layers_y) of "
-                f"them, got {n_layers!r}."
-            )
-        return int(pair[0]), int(pair[1])
-
-    def _effective_batch_size(self, n):
-        limit = max(n // rows_per_step(1, self.alpha > 0), 1)
-        if self.batch_size > limit:
+    def _effective_batch_size(self, batch_size, n):
+        """``batch_size`` reduced to what ``n`` pairs allow (with a warning
+        when the user asked for more)."""
+        mixing = self.alpha_ > 0
+        limit = max(n // rows_per_step(1, mixing), 1)
+        if batch_size <= limit:
+            return batch_size
+        if self.batch_size != "auto":
             rows = (
                 "2 * batch_size rows per step (mixing)"
-                if self.alpha > 0
+                if mixing
                 else "batch_size rows per step"
             )
             warnings.warn(
-                f"batch_size={self.batch_size} is larger than the data allows ({n} pairs, "
+                f"batch_size={batch_size} is larger than the data allows ({n} pairs, "
                 f"{rows}); using batch_size={limit}.",
                 UserWarning,
                 stacklevel=5,
             )
-            return limit
-        return self.batch_size
+        return limit
 
     # --------------------------------------------------------- validation
     def _check_X(self, X, *, reset, fitting=False):
@@ -789,7 +901,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     # ---------------------------------------------------------- transform
     @property
     def _n_features_out(self):
-        return self.n_components
+        return self.n_components_
 
     def transform(self, X):
         """Embed modality x in the shared space.
@@ -830,7 +942,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     def _embed(self, adapter, Z):
         device = self._inference_device()
         adapter.to(device).eval()
-        out = np.empty((Z.shape[0], self.n_components), dtype=np.float32)
+        out = np.empty((Z.shape[0], self.n_components_), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, Z.shape[0], _TRANSFORM_CHUNK):
                 chunk = as_device_tensor(Z[start : start + _TRANSFORM_CHUNK], device)

@@ -1,8 +1,51 @@
 """Torch modules of the fusion adapters (DESIGN.md §2)."""
 
+import torch
 from torch import nn
 
-__all__ = ["Adapter", "ResidualBlock", "count_flops_per_row", "no_weight_decay"]
+__all__ = [
+    "Adapter",
+    "ResidualBlock",
+    "Standardize",
+    "count_flops_per_row",
+    "no_weight_decay",
+]
+
+
+class Standardize(nn.Module):
+    """Fixed per-feature standardisation ``(z - mean) / scale``.
+
+    The statistics are buffers (saved with the weights, never trained), set
+    once from the training latents with :meth:`set_`.
+
+    Parameters
+    ----------
+    dim : int
+        Number of features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfusemix.engine.nn import Standardize
+    >>> std = Standardize(2)
+    >>> std.set_(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
+    >>> std(torch.tensor([[3.0, 6.0]]))
+    tensor([[1., 1.]])
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    @torch.no_grad()
+    def set_(self, mean, scale):
+        """Set the statistics (``scale`` must be positive)."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
+        self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
+
+    def forward(self, z):
+        return (z - self.mean) / self.scale
 
 
 class ResidualBlock(nn.Module):
@@ -41,7 +84,8 @@ class ResidualBlock(nn.Module):
 
 
 class Adapter(nn.Module):
-    """Fusion adapter: ``[ResidualBlock] * n_layers -> LayerNorm -> Linear``.
+    """Fusion adapter: ``[Standardize] -> [ResidualBlock] * n_layers ->
+    LayerNorm -> Linear``.
 
     Maps latents of one frozen encoder (width ``in_dim``) into the shared
     space (width ``out_dim``).  The output is *not* normalised; the loss and
@@ -59,6 +103,9 @@ class Adapter(nn.Module):
         Hidden width of a block is ``expansion * in_dim``.
     dropout : float, default=0.0
         Dropout inside the blocks.
+    standardize : bool, default=False
+        Start with a :class:`Standardize` layer (attribute ``standardize``)
+        whose statistics the caller sets; else the input goes in as it is.
 
     Examples
     --------
@@ -68,8 +115,11 @@ class Adapter(nn.Module):
     torch.Size([3, 4])
     """
 
-    def __init__(self, in_dim, out_dim, n_layers=4, expansion=4, dropout=0.0):
+    def __init__(
+        self, in_dim, out_dim, n_layers=4, expansion=4, dropout=0.0, standardize=False
+    ):
         super().__init__()
+        self.standardize = Standardize(in_dim) if standardize else nn.Identity()
         self.blocks = nn.Sequential(
             *(ResidualBlock(in_dim, expansion, dropout) for _ in range(n_layers))
         )
@@ -77,7 +127,7 @@ class Adapter(nn.Module):
         self.proj = nn.Linear(in_dim, out_dim)
 
     def forward(self, z):
-        return self.proj(self.norm(self.blocks(z)))
+        return self.proj(self.norm(self.blocks(self.standardize(z))))
 
 
 def no_weight_decay(name, param):

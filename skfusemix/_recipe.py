@@ -1,0 +1,127 @@
+"""Defaults that fit the data: what ``"auto"`` parameters of
+:class:`~skfusemix.FuseMixAligner` resolve to, and the paper's recipe.
+
+The FuseMix paper's public recipe (4 residual blocks of width 4x, dropout 0.6,
+batches of 20,480 mixed pairs, 500 epochs) was made for millions of pairs on
+a GPU.  Most users have a few hundred to tens of thousands: for them narrower
+adapters, a smaller shared space, small batches and more epochs do better and
+run in minutes on a CPU.  The rules below were chosen on validation splits of
+real paired data (OpenMoji images and names, UCI mfeat views; see the docs'
+small-data page and ``benchmarks/small_data_recipe.py``).
+"""
+
+import numbers
+
+#: The FuseMix paper's public training recipe (Vouitsis et al., CVPR 2024),
+#: exactly: see :meth:`FuseMixAligner.paper_params`.
+PAPER_PARAMS = {
+    "n_components": 512,
+    "n_layers": 4,
+    "expansion": 4,
+    "dropout": 0.6,
+    "alpha": 1.0,
+    "temperature": 0.07,
+    "learn_temperature": True,
+    "batch_size": 20480,
+    "max_epochs": 500,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.1,
+    "warmup_steps": 100,
+    "standardize": False,
+}
+
+#: The small-data recipe (up to :data:`SMALL_DATA_LIMIT` pairs), chosen on
+#: validation splits of OpenMoji and UCI mfeat (256-d space, dropout 0.3,
+#: alpha 0.5, 200 epochs of batches of 256), with two blocks of width 2x,
+#: which beat one block of width 1x on the held-out pairs of both data sets.
+SMALL_DATA_RECIPE = {
+    "n_components": 256,
+    "n_layers": 2,
+    "expansion": 2,
+    "dropout": 0.3,
+    "alpha": 0.5,
+    "batch_size": 256,
+    "max_epochs": 200,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.1,
+}
+
+#: Parameters that accept ``"auto"``.
+AUTO_PARAMS = (
+    "n_components",
+    "n_layers",
+    "expansion",
+    "dropout",
+    "alpha",
+    "batch_size",
+    "max_epochs",
+)
+
+#: Up to this many training pairs the small-data recipe applies; above it,
+#: the paper's architecture with batches that grow with the data.
+SMALL_DATA_LIMIT = 50_000
+
+
+def auto_params(n_samples, n_features, n_features_y):
+    """The values ``"auto"`` resolves to for a fit on ``n_samples`` pairs of
+    latents ``n_features`` and ``n_features_y`` wide.
+
+    Parameters
+    ----------
+    n_samples : int
+        Training pairs (after any validation hold-out).
+    n_features, n_features_y : int
+        Widths of the two latent matrices.
+
+    Returns
+    -------
+    params : dict
+        A value for each name of :data:`AUTO_PARAMS`.
+
+    Examples
+    --------
+    >>> from skfusemix._recipe import auto_params
+    >>> p = auto_params(1000, 1280, 384)
+    >>> p["n_layers"], p["batch_size"], p["max_epochs"]
+    (2, 125, 200)
+    >>> auto_params(200_000, 1536, 1024)["batch_size"]
+    781
+    """
+    if n_samples <= SMALL_DATA_LIMIT:
+        recipe = {name: SMALL_DATA_RECIPE[name] for name in AUTO_PARAMS}
+        # never wider than the inputs: a 240-d and a 76-d view get a 240-d space
+        recipe["n_components"] = min(
+            recipe["n_components"], max(n_features, n_features_y)
+        )
+        # at least four mixing steps (of 2 x batch_size rows) an epoch
+        recipe["batch_size"] = max(1, min(recipe["batch_size"], n_samples // 8))
+        return recipe
+    return {
+        "n_components": 512,
+        "n_layers": 4,
+        "expansion": 4,
+        "dropout": 0.6,
+        "alpha": 1.0,
+        # 128 mixing steps an epoch, up to the paper's 20,480 (at ~5M pairs)
+        "batch_size": min(20480, max(256, n_samples // 256)),
+        "max_epochs": 100,
+    }
+
+
+def check_n_layers(n_layers):
+    """``(n_layers_x, n_layers_y)`` from an int or a pair of ints; a
+    ValueError for anything else."""
+    pair = (n_layers, n_layers) if isinstance(n_layers, numbers.Integral) else n_layers
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+            for v in pair
+        )
+    ):
+        raise ValueError(
+            "n_layers must be a non-negative int or a pair (n_layers_x, n_layers_y) of "
+            f"them, got {n_layers!r}."
+        )
+    return int(pair[0]), int(pair[1])
