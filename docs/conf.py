@@ -126,6 +126,10 @@ html_theme_options = {
 # Pages without sections of their own get no (empty) left sidebar; the API
 # reference and the generated pages keep the grouped API navigation.
 html_sidebars = {
+    "api": ["api-nav.html"],
+    "generated/*": ["api-nav.html"],
+}
+html_sidebars |= {
     page: []
     for page in (
         "index",
@@ -139,6 +143,35 @@ html_sidebars = {
         "auto_examples/plot_*",
     )
 }
+
+
+
+
+def _api_groups(path=DOCS / "api.rst"):
+    """The sections of the API reference and the pages of their entries, for
+    the grouped sidebar (_templates/api-nav.html): [(title, anchor, [(label,
+    page)])]."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    groups, module, in_table = [], "", False
+    for i, line in enumerate(lines):
+        underline = lines[i + 1] if i + 1 < len(lines) else ""
+        if line and underline.startswith("===") and not line.startswith("="):
+            if i == 0 or not lines[i - 1].startswith("==="):  # not the page title
+                anchor = re.sub(r"[^a-z0-9]+", "-", line.lower()).strip("-")
+                groups.append((line, anchor, []))
+        elif match := re.match(r"\.\. currentmodule:: (\S+)", line):
+            module = match[1]
+        elif line.startswith(".. "):
+            in_table = line.startswith(".. autosummary::")
+        elif in_table and (match := re.fullmatch(r" {3}([A-Za-z_][\w.]*)", line)):
+            name = match[1]
+            groups[-1][2].append((name.split(".")[-1], f"generated/{module}.{name}"))
+        elif line and not line.startswith(" "):
+            in_table = False
+    return [group for group in groups if group[2]]
+
+
+html_context = {"api_groups": _api_groups()}
 
 
 # Shapes in docstrings name fitted attributes, "(n_features_in_,)": escape the

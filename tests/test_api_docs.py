@@ -108,3 +108,19 @@ def test_every_api_entry_exists():
     """No entry of the reference names an object that is not there."""
     for name in documented_names(API_RST.read_text(encoding="utf-8")):
         _resolve(name)
+
+
+@pytest.mark.slow
+def test_landing_page_example_prints_what_the_page_says(capsys):
+    """The 5-line example on the first screen of docs/index.md, run as shown,
+    prints the held-out score the page quotes (to 0.02: thread counts and BLAS
+    builds move the last digits)."""
+    text = (API_RST.parent / "index.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text, re.S)[1]
+    quoted = re.search(r"```text\nheld-out mean recall@1: ([0-9.]+)\n```", text)[1]
+    exec(compile(code, "index.md", "exec"), {})
+    printed = re.fullmatch(
+        r"held-out mean recall@1: ([0-9.]+)\n", capsys.readouterr().out
+    )
+    assert printed, "the example prints one line"
+    assert abs(float(printed[1]) - float(quoted)) <= 0.02
