@@ -49,6 +49,7 @@ INVENTORIES = {
                 "library/tempfile.html#tempfile.mkdtemp",
             ),
             ("warnings", "py:module", "library/warnings.html#module-warnings"),
+            ("logging", "py:module", "library/logging.html#module-logging"),
             (
                 "warnings.simplefilter",
                 "py:function",
