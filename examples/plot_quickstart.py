@@ -5,7 +5,7 @@ Quick start: FuseMix on synthetic paired latents
 Two "encoders" see the same 1,000 items through different nonlinear maps (5
 "captions" per "image"); :class:`skfusemix.FuseMixAligner` learns adapters that
 map both into one space, evaluated by held-out retrieval where an image->text
-query is a hit when any of its captions is in the top k.  Runs in about 6
+query is a hit when any of its captions is in the top k.  Runs in a few
 seconds on 2 CPU cores.
 """
 
