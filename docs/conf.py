@@ -145,8 +145,6 @@ html_sidebars |= {
 }
 
 
-
-
 def _api_groups(path=DOCS / "api.rst"):
     """The sections of the API reference and the pages of their entries, for
     the grouped sidebar (_templates/api-nav.html): [(title, anchor, [(label,
