@@ -39,14 +39,23 @@ train, test = groups < 300, groups >= 300  # whole images held out
 # A small, fast aligner; every fit of the grid sees two thirds of the training
 # images and is scored on the other third.
 aligner = FuseMixAligner(
-    n_components=32, n_layers=1, dropout=0.1, batch_size=128, max_epochs=8,
-    learning_rate=3e-3, device="cpu", random_state=0,
-)  # fmt: skip
+    n_components=32,
+    n_layers=1,
+    dropout=0.1,
+    batch_size=128,
+    max_epochs=8,
+    learning_rate=3e-3,
+    device="cpu",
+    random_state=0,
+)
 param_grid = {"alpha": [0.0, 1.0], "temperature": [0.03, 0.1]}
 search = GridSearchCV(
-    aligner, param_grid, cv=GroupKFold(n_splits=3),
-    scoring=make_retrieval_scorer("rsum"), n_jobs=1,
-)  # fmt: skip
+    aligner,
+    param_grid,
+    cv=GroupKFold(n_splits=3),
+    scoring=make_retrieval_scorer("rsum"),
+    n_jobs=1,
+)
 search.fit(Zx[train], Zy[train], groups=groups[train])
 print("best parameters:", search.best_params_)
 print(f"best cross-validated rsum: {search.best_score_:.3f} (max 6)")
@@ -67,6 +76,7 @@ for (i, j), value in np.ndenumerate(scores):
     ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w")
 fig.colorbar(image, label="mean rsum over 3 folds")
 ax.set_title("GridSearchCV, GroupKFold(3)")
+plt.show()
 
 # %%
 # The refitted best model on held-out images

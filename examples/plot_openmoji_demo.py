@@ -25,10 +25,14 @@ from skfusemix.demo import run_openmoji_demo
 out_dir = tempfile.mkdtemp()
 result = run_openmoji_demo(seed=0, out_dir=out_dir)
 print(result.description)
+print()
+print(f"{'held-out recall':22s} {'image->name':>17s} {'name->image':>17s}")
+print(f"{'':22s} {'R@1':>8s} {'R@10':>8s} {'R@1':>8s} {'R@10':>8s}")
 for row in result.retrieval:
-    print(f"{row['method']:22s} image->name R@1 {row['x2y_R@1']:.3f}  "
-          f"name->image R@1 {row['y2x_R@1']:.3f}  R@10 {row['x2y_R@10']:.3f} / "
-          f"{row['y2x_R@10']:.3f}")  # fmt: skip
+    print(
+        f"{row['method'][:22]:22s} {row['x2y_R@1']:8.3f} {row['x2y_R@10']:8.3f} "
+        f"{row['y2x_R@1']:8.3f} {row['y2x_R@10']:8.3f}"
+    )
 
 # %%
 # Zero-shot classification
@@ -36,13 +40,17 @@ for row in result.retrieval:
 # The held-out images are classified into the nine Unicode emoji categories
 # ("Food & Drink", "Animals & Nature", ...) by the nearest embedded category
 # *name*: no labelled image is used.  The references use no text.
+print(f"{'method':34s} {'accuracy':>9s} {'balanced':>9s}")
 for row in result.zero_shot:
-    print(f"{row['method']:34s} accuracy {row['accuracy']:.3f}  "
-          f"balanced {row['balanced accuracy']:.3f}")  # fmt: skip
+    print(
+        f"{row['method'][:34]:34s} {row['accuracy']:9.3f} "
+        f"{row['balanced accuracy']:9.3f}"
+    )
 
 # %%
 # Top-5 retrievals for held-out names, and recall@k of every method
 # ------------------------------------------------------------------
+# The two figures the demo writes, one below the other at their own size.
 for path in result.figures:
     image = plt.imread(path)
     height, width = image.shape[:2]
@@ -51,3 +59,6 @@ for path in result.figures:
     ax.imshow(image)
     ax.axis("off")
 plt.show()
+
+# sphinx_gallery_multi_image = "single"
+# sphinx_gallery_thumbnail_number = 1
