@@ -89,7 +89,7 @@ def _epoch_rows(source, epoch, rows_per_step, generator=None):
     generator = generator or torch.Generator().manual_seed(0)
     return [
         zx[:, 0].long().tolist()
-        for zx, _ in source.epoch(epoch, rows_per_step, generator)
+        for zx, _, _ in source.epoch(epoch, rows_per_step, generator)
     ]
 
 
@@ -104,8 +104,9 @@ def test_stream_epoch_draws_rows_without_replacement(window_rows):
     assert len(batches) == n // rows_per_step  # the in-memory path's count
     seen = np.concatenate(batches)
     assert len(set(seen.tolist())) == len(seen)  # no row twice
-    for zx, zy in source.epoch(1, rows_per_step, torch.Generator().manual_seed(0)):
+    for zx, zy, g in source.epoch(1, rows_per_step, torch.Generator().manual_seed(0)):
         torch.testing.assert_close(zy, 2 * zx)  # pairs stay paired
+        assert g is None  # no item codes given
         assert zx.dtype == torch.float32
     other = np.concatenate(_epoch_rows(source, 1, rows_per_step, generator))
     assert not np.array_equal(seen, other)  # a new order every epoch
@@ -139,10 +140,10 @@ def test_stream_shuffles_across_the_whole_window():
 def test_stream_and_device_batches_upcast_half_storage():
     Zx = torch.randn(64, 5)
     device = DeviceBatches(Zx.half(), Zx.half())
-    zx, _ = next(device.epoch(0, 16, torch.Generator().manual_seed(0)))
+    zx, _, _ = next(device.epoch(0, 16, torch.Generator().manual_seed(0)))
     assert zx.dtype == torch.float32
     streamed = StreamBatches(Zx.numpy(), Zx.numpy(), CPU, torch.bfloat16, 32)
-    zx, _ = next(streamed.epoch(0, 16, torch.Generator().manual_seed(0)))
+    zx, _, _ = next(streamed.epoch(0, 16, torch.Generator().manual_seed(0)))
     assert zx.dtype == torch.float32
     # bfloat16 storage rounds: every value is representable in bfloat16
     torch.testing.assert_close(zx, zx.bfloat16().float(), rtol=0, atol=0)

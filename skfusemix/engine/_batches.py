@@ -1,9 +1,11 @@
 """Where the training batches come from: device-resident latents, or latents
 streamed from arrays larger than the memory budget.
 
-Both sources yield, for one epoch, ``n // rows_per_step`` pairs of float32
-row blocks ``(zx, zy)`` on the training device; :func:`skfusemix.engine._loop.train`
-does not know which one it is fed.
+Both sources yield, for one epoch, ``n // rows_per_step`` triples
+``(zx, zy, g)``: float32 row blocks on the training device and the int64
+item codes of those rows (rows sharing a code are positives of each other),
+or ``g = None`` when the source has no codes;
+:func:`skfusemix.engine._loop.train` does not know which source it is fed.
 
 * :class:`DeviceBatches` holds ``Zx`` and ``Zy`` on the device (optionally in
   a half-precision ``storage_dtype``), draws a device-side permutation per
@@ -27,6 +29,28 @@ import torch
 from .._data import RowReader
 
 
+def _check_groups(groups, n):
+    """Item codes as int64 (numpy or torch as given), one per row."""
+    if groups is None:
+        return None
+    if isinstance(groups, torch.Tensor):
+        codes = groups
+        integral = not (
+            codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool
+        )
+    else:
+        codes = np.asarray(groups)
+        integral = codes.dtype.kind in "iu"
+    if not integral or codes.ndim != 1 or codes.shape[0] != n:
+        raise ValueError(
+            f"groups must hold one integer code per row ({n} rows), got "
+            f"{codes.dtype} of shape {tuple(codes.shape)}."
+        )
+    if isinstance(codes, torch.Tensor):
+        return codes.to(torch.int64)
+    return codes.astype(np.int64, copy=False)
+
+
 class DeviceBatches:
     """Latents resident on the training device, gathered by index.
 
@@ -35,14 +59,33 @@ class DeviceBatches:
     Zx, Zy : torch.Tensor of shape (n, d_x) and (n, d_y)
         Paired latents on the device, float32 or a half-precision storage
         dtype (upcast per batch).
+    groups : array-like or torch.Tensor of shape (n,), int, or None, default=None
+        Item code of each pair: rows with the same code are positives of
+        each other (an image and each of its captions).  Copied to the
+        device as int64.
+
+    Attributes
+    ----------
+    shared_groups : bool
+        Some code belongs to more than one row (else the codes add nothing
+        to the plain one-positive loss).
     """
 
     path = "device"
 
-    def __init__(self, Zx, Zy):
+    def __init__(self, Zx, Zy, groups=None):
         self.Zx, self.Zy = Zx, Zy
         self.n = Zx.shape[0]
         self.device = Zx.device
+        groups = _check_groups(groups, self.n)
+        self.groups = (
+            None
+            if groups is None
+            else torch.as_tensor(groups, dtype=torch.int64, device=self.device)
+        )
+        self.shared_groups = (
+            self.groups is not None and len(torch.unique(self.groups)) < self.n
+        )
 
     def describe(self):
         return (
@@ -54,13 +97,16 @@ class DeviceBatches:
         pass
 
     def epoch(self, epoch, rows_per_step, generator):
-        """One epoch of ``(zx, zy)`` float32 batches: a device-side random
-        permutation cut into ``n // rows_per_step`` batches (the remainder
-        is dropped so every loss sees the same number of negatives)."""
+        """One epoch of ``(zx, zy, g)`` batches (float32 rows and their codes,
+        or None): a device-side random permutation cut into
+        ``n // rows_per_step`` batches (the remainder is dropped so every
+        loss sees the same number of negatives)."""
         order = torch.randperm(self.n, device=self.device, generator=generator)
+        groups = self.groups
         for i in range(self.n // rows_per_step):
             idx = order[i * rows_per_step : (i + 1) * rows_per_step]
-            yield self.Zx[idx].float(), self.Zy[idx].float()
+            g = None if groups is None else groups[idx]
+            yield self.Zx[idx].float(), self.Zy[idx].float(), g
 
 
 def stream_buffer_bytes(window_rows, row_bytes, storage_row_bytes, device):
@@ -96,17 +142,31 @@ class StreamBatches:
     seed : int, default=0
         Seeds the chunk order (with the epoch number, so a resumed fit
         reads the same order).
+    groups : array-like of shape (n,), int, or None, default=None
+        Item code of each row (of all ``n`` rows, like ``keep``): rows with
+        the same code are positives of each other.  Held on the host as
+        int64 and streamed with the rows.
+
+    Attributes
+    ----------
+    shared_groups : bool
+        Some code belongs to more than one training row.
     """
 
     path = "stream"
 
     def __init__(
         self, X, Y, device, storage_dtype, window_rows, *,
-        chunks_per_window=8, keep=None, seed=0,
+        chunks_per_window=8, keep=None, seed=0, groups=None,
     ):  # fmt: skip
         self.readers = (RowReader(X), RowReader(Y))
         self.device, self.storage_dtype = device, storage_dtype
         n_rows = self.readers[0].n
+        self.groups = _check_groups(groups, n_rows)
+        if isinstance(self.groups, torch.Tensor):
+            self.groups = self.groups.cpu().numpy()
+        kept = self.groups if keep is None or groups is None else self.groups[keep]
+        self.shared_groups = kept is not None and len(np.unique(kept)) < len(kept)
         self.chunk_rows = max(1, window_rows // chunks_per_window)
         self.chunks_per_window = chunks_per_window
         self.n_chunks = -(-n_rows // self.chunk_rows)
@@ -116,15 +176,16 @@ class StreamBatches:
         self._prefetch = None
         pin = device.type == "cuda"
         n_buffers = 2 if pin else 3
+        rows = self.window_rows + self._carry_room
         self._buffers = [
             tuple(
-                torch.empty(
-                    self.window_rows + self._carry_room,
-                    r.width,
-                    dtype=r.dtype,
-                    pin_memory=pin,
-                )  # fmt: skip
+                torch.empty(rows, r.width, dtype=r.dtype, pin_memory=pin)
                 for r in self.readers
+            )
+            + (
+                ()
+                if self.groups is None
+                else (torch.empty(rows, dtype=torch.int64, pin_memory=pin),)
             )
             for _ in range(n_buffers)
         ]
@@ -144,8 +205,9 @@ class StreamBatches:
         )
 
     def epoch(self, epoch, rows_per_step, generator):
-        """One epoch of ``(zx, zy)`` float32 batches, ``n // rows_per_step``
-        of them, rows drawn without replacement."""
+        """One epoch of ``(zx, zy, g)`` batches (float32 rows and their
+        codes, or None), ``n // rows_per_step`` of them, rows drawn without
+        replacement."""
         order = np.random.default_rng([self.seed, epoch]).permutation(self.n_chunks)
         windows = [
             order[i : i + self.chunks_per_window]
@@ -155,16 +217,19 @@ class StreamBatches:
         carry = None
         try:
             for buffers, n_rows in prefetch:
-                wx, wy = self._to_device(buffers, n_rows, carry)
+                window = self._to_device(buffers, n_rows, carry)
+                wx, wy = window[:2]
+                wg = window[2] if len(window) == 3 else None
                 if self.device.type == "cuda":
                     prefetch.release(buffers)  # copies are queued; refill after them
                 perm = torch.randperm(len(wx), device=self.device, generator=generator)
                 n_full = len(wx) // rows_per_step
                 for i in range(n_full):
                     idx = perm[i * rows_per_step : (i + 1) * rows_per_step]
-                    yield wx[idx].float(), wy[idx].float()
+                    g = None if wg is None else wg[idx]
+                    yield wx[idx].float(), wy[idx].float(), g
                 rest = perm[n_full * rows_per_step :]
-                carry = (wx[rest], wy[rest])
+                carry = tuple(w[rest] for w in window)
                 if self.device.type != "cuda":
                     prefetch.release(buffers)
         finally:
@@ -177,9 +242,10 @@ class StreamBatches:
             raise RuntimeError("window too small for the batch size")  # guarded in fit
         out = []
         for i, buffer in enumerate(buffers):
-            if self.device.type == "cuda" or buffer.dtype != self.storage_dtype:
+            dtype = self.storage_dtype if i < 2 else torch.int64  # rows, then codes
+            if self.device.type == "cuda" or buffer.dtype != dtype:
                 window = torch.empty(
-                    c + n_rows, buffer.shape[1], dtype=self.storage_dtype,
+                    (c + n_rows,) + tuple(buffer.shape[1:]), dtype=dtype,
                     device=self.device,
                 )  # fmt: skip
                 window[c:].copy_(buffer[room : room + n_rows], non_blocking=True)
@@ -197,11 +263,20 @@ class StreamBatches:
         for chunk in np.sort(chunks):  # sorted: sequential reads within a window
             start = int(chunk) * self.chunk_rows
             stop = min(start + self.chunk_rows, self.n_rows)
+            kept = (
+                None
+                if self.keep is None
+                else torch.from_numpy(np.flatnonzero(self.keep[start:stop]))
+            )
             for reader, buffer in zip(self.readers, buffers):
                 rows = reader.read(start, stop, buffer[room + filled :])
-                if self.keep is not None:
-                    kept = torch.from_numpy(np.flatnonzero(self.keep[start:stop]))
+                if kept is not None:
                     rows[: len(kept)] = rows[kept]
+            if self.groups is not None:
+                codes = torch.from_numpy(self.groups[start:stop])
+                if kept is not None:
+                    codes = codes[kept]
+                buffers[2][room + filled : room + filled + len(codes)] = codes
             filled += (
                 stop - start
                 if self.keep is None

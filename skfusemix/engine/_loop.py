@@ -1,11 +1,13 @@
 """The training loop: batches from a batch source (device-resident latents
 gathered by index, or latents streamed from larger-than-memory arrays, see
 :mod:`skfusemix.engine._batches`), FuseMix, symmetric InfoNCE, AdamW with warm-up
-and cosine decay.
+and cosine decay; optionally several positives per item (from the batches'
+item codes) and a structure regulariser.
 
 Nothing in the step loop talks to the host: batch indices come from a device
-generator, mixing coefficients are drawn for the whole fit up front and live
-on the device, and per-step losses are summed on the device.  The host syncs
+generator, mixing coefficients are drawn (and regulariser weights computed) for the
+whole fit up front and live on the device, positives masks are built on the
+device from the batches' codes, and per-step losses are summed on the device.  The host syncs
 once per epoch, to check that the loss and the weights are finite
 (:class:`DivergenceGuard`), record the history, and, when asked, score the
 validation pairs (:class:`EarlyStopping`) and write a checkpoint
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from .._logging import logger, verbose_logger
 from ..exceptions import TrainingDivergedError
 from ..metrics import _item_codes
-from .mixing import fusemix, sample_lambdas
+from .mixing import fusemix, positive_mask, sample_lambdas
 from .nn import no_weight_decay
 
 
@@ -49,15 +51,26 @@ def build_optimizer(modules, learning_rate, weight_decay, device):
     return torch.optim.AdamW(groups, lr=learning_rate, **extra)
 
 
-def make_step(forward_x, forward_y, loss_fn, optimizer, schedule=None):
+def make_step(
+    forward_x, forward_y, loss_fn, optimizer, schedule=None, regularizer=None
+):
     """The optimiser step of FuseMix training, as one function.
 
-    The returned ``step(zx, zy)`` embeds a batch of (already mixed) paired
-    rows with both adapters (bf16 autocast on CUDA, float32 on CPU),
-    L2-normalises them, computes the loss, back-propagates, steps AdamW and
-    the schedule, clamps the loss' learnable scalars and returns the loss
-    as a 0-d tensor on the device (no host sync).  The training loop and
-    the benchmarks call this same function.
+    The returned ``step(zx, zy, positives=None, reg_weight=None)`` embeds a
+    batch of (already mixed) paired rows with both adapters (bf16 autocast
+    on CUDA, float32 on CPU), L2-normalises them, computes the loss,
+    back-propagates, steps AdamW and the schedule, clamps the loss'
+    learnable scalars and returns the loss as a 0-d tensor on the device
+    (no host sync).  The training loop and the benchmarks call this same
+    function.
+
+    The loss is ``loss_fn(sx, sy)``, or ``loss_fn(sx, sy, positives)`` with
+    a positives mask (see :func:`skfusemix.engine.mixing.positive_mask`),
+    plus ``reg_weight * 0.5 * (regularizer(zx, sx) + regularizer(zy, sy))``
+    when a ``regularizer`` is given and the step gets a ``reg_weight`` (a
+    float or a 0-d device tensor); ``zx`` and ``zy`` are the rows the
+    adapters saw (mixed, with mixing).  The regulariser runs in float32,
+    outside autocast.
     """
     device = next(loss_fn.parameters()).device
     autocast = (
@@ -66,11 +79,16 @@ def make_step(forward_x, forward_y, loss_fn, optimizer, schedule=None):
         else nullcontext()
     )
 
-    def step(zx, zy):
+    def step(zx, zy, positives=None, reg_weight=None):
         with autocast:
             sx = F.normalize(forward_x(zx).float(), dim=-1)
             sy = F.normalize(forward_y(zy).float(), dim=-1)
-            loss = loss_fn(sx, sy)
+            if positives is None:
+                loss = loss_fn(sx, sy)
+            else:
+                loss = loss_fn(sx, sy, positives)
+        if regularizer is not None and reg_weight is not None:
+            loss = loss + reg_weight * 0.5 * (regularizer(zx, sx) + regularizer(zy, sy))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -80,6 +98,22 @@ def make_step(forward_x, forward_y, loss_fn, optimizer, schedule=None):
         return loss.detach()
 
     return step
+
+
+def structure_weights(weight, warmup, n_steps):
+    """Weight of the regulariser at each step: ``weight * min(1, s / warmup)``
+    for step ``s = 0, 1, ...`` (linear ramp from 0 over ``warmup`` steps, as
+    STRUCTURE's authors ramp it; ``warmup=0``: the full weight from the
+    start).
+
+    Examples
+    --------
+    >>> from skfusemix.engine._loop import structure_weights
+    >>> structure_weights(10.0, 4, 6).tolist()
+    [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]
+    """
+    ramp = np.minimum(1.0, np.arange(n_steps) / warmup) if warmup else 1.0
+    return (weight * np.ones(n_steps) * ramp).astype(np.float32)
 
 
 def warmup_cosine(warmup_steps, total_steps):
@@ -97,7 +131,15 @@ def warmup_cosine(warmup_steps, total_steps):
 
 
 def train(
-    adapter_x, adapter_y, loss_fn, batches, plan, *, validation=None, checkpoint=None
+    adapter_x,
+    adapter_y,
+    loss_fn,
+    batches,
+    plan,
+    *,
+    validation=None,
+    checkpoint=None,
+    regularizer=None,
 ):
     """Train the two adapters and the loss' scalars in place.
 
@@ -106,16 +148,22 @@ def train(
     adapter_x, adapter_y : torch.nn.Module
         The fusion adapters, already on ``batches.device``.
     loss_fn : torch.nn.Module
-        Called as ``loss_fn(sx, sy)`` on L2-normalised embeddings; may own
-        learnable scalars and a ``clamp_()`` method run after each step.
+        Called as ``loss_fn(sx, sy)`` on L2-normalised embeddings, or
+        ``loss_fn(sx, sy, positives)`` when the batches' item codes put
+        several positives in a batch; may own learnable scalars and a
+        ``clamp_()`` method run after each step.
     batches : DeviceBatches or StreamBatches
         The pairs: ``batches.n`` of them on ``batches.device``, and
         ``batches.epoch(epoch, rows_per_step, generator)`` yields one
-        epoch of float32 row blocks.
+        epoch of ``(zx, zy, g)``: float32 row blocks and their item codes
+        (or None).  When some code is shared by several rows
+        (``batches.shared_groups``), each step's positives mask is built
+        from the codes (:func:`skfusemix.engine.mixing.positive_mask`,
+        exact under mixing).
     plan : skfusemix.engine._plan.FitPlan
         The resolved fit: batch size and rows per step, epochs, AdamW and
-        schedule settings, mixing, seed, early-stopping patience, compile
-        and verbosity.
+        schedule settings, mixing, seed, early-stopping patience, compile,
+        verbosity, and the regulariser's weight and warm-up.
     validation : Validation or None, default=None
         Held-out pairs scored after every epoch; turns on early stopping:
         stop after more than ``plan.n_iter_no_change`` epochs in a row whose
@@ -123,6 +171,12 @@ def train(
     checkpoint : skfusemix.engine._checkpoint.Checkpoint or None, default=None
         Where to save the full training state every few epochs, and resume
         from when a matching checkpoint exists.
+    regularizer : torch.nn.Module or None, default=None
+        Added to the loss as ``w_s * 0.5 * (R(zx, sx) + R(zy, sy))`` (e.g.
+        :class:`skfusemix.engine.losses.StructureRegularizer`) with the
+        weight ``w_s`` of step ``s`` ramping from 0 to
+        ``plan.structure_weight`` over ``plan.structure_warmup`` steps
+        (:func:`structure_weights`); unused when that weight is 0.
 
     Returns
     -------
@@ -145,6 +199,18 @@ def train(
     )
     generator = torch.Generator(device=device)
     generator.manual_seed(int(rng.randint(2**31 - 1)))
+    reg_weights = None
+    if plan.structure_weight > 0:
+        if regularizer is None:
+            raise ValueError("plan.structure_weight > 0 needs a regularizer.")
+        reg_weights = torch.from_numpy(
+            structure_weights(
+                plan.structure_weight, plan.structure_warmup, plan.total_steps
+            )
+        ).to(device)
+    else:
+        regularizer = None
+    grouped = bool(getattr(batches, "shared_groups", False))
 
     modules = [adapter_x, adapter_y, loss_fn]
     optimizer = build_optimizer(modules, plan.learning_rate, plan.weight_decay, device)
@@ -174,7 +240,9 @@ def train(
         if plan.compile
         else (adapter_x, adapter_y)
     )
-    train_step = make_step(forward_x, forward_y, loss_fn, optimizer, schedule)
+    train_step = make_step(
+        forward_x, forward_y, loss_fn, optimizer, schedule, regularizer
+    )
     progress = _Progress(plan.verbose, plan.max_epochs) if plan.verbose else None
     start = time.perf_counter() - (run.history["time"] or [0.0])[-1]
     with _StopOnInterrupt() as interrupt:
@@ -182,10 +250,16 @@ def train(
             epoch_loss = torch.zeros((), device=device)
             done = 0
             try:
-                for zx, zy in batches.epoch(epoch, plan.rows_per_step, generator):
+                for zx, zy, g in batches.epoch(epoch, plan.rows_per_step, generator):
                     if plan.mixing:
                         zx, zy = fusemix(zx, zy, lambdas[step])
-                    epoch_loss += train_step(zx, zy)
+                    positives = (
+                        positive_mask(g, plan.mixing, diagonal_as_none=False)
+                        if grouped
+                        else None
+                    )
+                    reg_weight = None if reg_weights is None else reg_weights[step]
+                    epoch_loss += train_step(zx, zy, positives, reg_weight)
                     step += 1
                     done += 1
                     if interrupt.requested:

@@ -54,6 +54,10 @@ class FitPlan:
         Compile the adapters with :func:`torch.compile`.
     verbose : int, default=0
         0 silent, 1 a progress bar, 2 one log line per epoch.
+    structure_weight : float, default=0.0
+        Weight of the structure regulariser (0: off).
+    structure_warmup : int, default=0
+        Optimiser steps over which that weight ramps linearly from 0.
 
     Examples
     --------
@@ -79,6 +83,8 @@ class FitPlan:
     tol: float = 1e-4
     compile: bool = False
     verbose: int = 0
+    structure_weight: float = 0.0
+    structure_warmup: int = 0
 
     @property
     def mixing(self):
