@@ -197,7 +197,8 @@ def check_input_scale(Z, name, chunk_rows=None, *, warn=True):
 def _column_stats(Z, chunk_rows):
     """Per-feature min, max, mean and standard deviation of ``Z`` in one
     chunked pass (means and variances merged chunk by chunk, as in Chan,
-    Golub and LeVeque's parallel algorithm), all float64 NumPy arrays."""
+    Golub and LeVeque's parallel algorithm; centred squares in the chunk's
+    own dtype, sums in float64), all float64 NumPy arrays."""
     if isinstance(Z, torch.Tensor):
         step = chunk_rows or 65536
         chunks = (Z[i : i + step] for i in range(0, Z.shape[0], step))
@@ -206,11 +207,15 @@ def _column_stats(Z, chunk_rows):
     lo = hi = mean = m2 = None
     n = 0
     for chunk in chunks:
-        chunk = chunk.double()  # min and max are exact, sums do not overflow
-        c_lo, c_hi = torch.aminmax(chunk, dim=0)
+        if not chunk.dtype.is_floating_point:
+            chunk = chunk.double()  # min and max are exact in any float dtype
+        c_lo, c_hi = (t.double() for t in torch.aminmax(chunk, dim=0))
         c_n = chunk.shape[0]
-        c_mean = chunk.mean(dim=0)
-        c_m2 = ((chunk - c_mean) ** 2).sum(dim=0)
+        # sums accumulate in float64 without a float64 copy of the chunk
+        c_mean = chunk.sum(dim=0, dtype=torch.float64) / c_n
+        centred = chunk - c_mean.to(chunk.dtype)
+        c_m2 = (centred * centred).sum(dim=0, dtype=torch.float64)
+        del centred
         if mean is None:
             lo, hi, mean, m2 = c_lo, c_hi, c_mean, c_m2
         else:
