@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import numbers
+import os
 import weakref
 from types import SimpleNamespace
 
@@ -49,7 +50,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         "normalize": ["boolean"],
         "precision": [StrOptions(set(_PRECISIONS))],
         "device": [str, torch.device],
-        "memory": [None, str, "path_like", HasMethods(["cache"])],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "verbose": ["verbose"],
         "pooling": [StrOptions(set(_poolings))],
     }
