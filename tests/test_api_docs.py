@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "skfusemix.encoders",
     "skfusemix.datasets",
     "skfusemix.plotting",
+    "skfusemix.selection",
     "skfusemix.zero_shot",
     "skfusemix.exceptions",
     "skfusemix.engine.losses",
