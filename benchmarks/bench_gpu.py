@@ -202,6 +202,8 @@ def make_model(cfg, device, dropout, compile_):
         returns the loss (on device)."""
         return train_step(*fusemix(zx, zy, lam))
 
+    return step
+
 
 def index_batches(n, rows, generator, device):
     """Device-side permutations cut into batches, epoch after epoch."""
@@ -390,7 +392,7 @@ def main(argv=None):
     cuda = device.type == "cuda"
     args.compile = cuda if args.compile is None else args.compile
     args.storage_dtype = args.storage_dtype or ("float16" if cuda else "float32")
-    dropout = FuseMixAligner().get_params()["dropout"]
+    dropout = FuseMixAligner.paper_params()["dropout"]
     peak = bf16_peak(device, args.peak_tflops)
     name = torch.cuda.get_device_name(device) if cuda else "cpu (smoke)"
 

@@ -23,6 +23,7 @@ Run::
 """
 
 import argparse
+import ast
 import json
 import sys
 import time
@@ -78,11 +79,9 @@ def parse_variant(text):
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
         try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
             params[key] = value
-        if isinstance(params[key], list):
-            params[key] = tuple(params[key])
     return name, params
 
 

@@ -119,8 +119,10 @@ def test_tampered_tensors_are_refused(saved, edit, match):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda c: c["params"].update(n_components=8), "shape"),
-        (lambda c: c["params"].update(n_layers=2), "missing tensors"),
+        (lambda c: c["fitted"].update(n_components_=8), "shape"),
+        (lambda c: c["fitted"].update(n_layers_=[2, 2]), "missing tensors"),
+        (lambda c: c["fitted"].update(n_layers_="many"), "n_layers_"),
+        (lambda c: c["fitted"].update(dropout_=1.5), "dropout_"),
         (lambda c: c["fitted"].update(n_features_in_=5), "shape"),
         (lambda c: c["params"].update(backdoor=1), "unknown parameters"),
         (lambda c: c["params"].update(dropout=7), "dropout"),
