@@ -39,7 +39,7 @@ from .engine._batches import DeviceBatches, StreamBatches
 from .engine._checkpoint import Checkpoint, data_digest, weights_digest
 from .engine._loop import Validation, train
 from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
-from .engine.losses import SymmetricInfoNCE
+from .engine.losses import SigmoidLoss, StructureRegularizer, SymmetricInfoNCE
 from .engine.nn import Adapter, Standardize
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
 
@@ -195,6 +195,20 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Standardise each modality's features (mean 0, variance 1, statistics
         of the latents passed to :meth:`fit`) as the adapters' first layer;
         the statistics are fitted buffers, saved with the weights.
+    loss : {"infonce", "sigmoid"}, default="infonce"
+        The contrastive objective: CLIP's symmetric InfoNCE, or SigLIP's
+        pairwise sigmoid loss (learned scale ``1 / temperature`` and bias).
+        Either way the pairs of one group (``groups`` of :meth:`fit`) are
+        positives of each other, never negatives.
+    structure_weight : float, default=0.0
+        Weight of the STRUCTURE regulariser (Groger et al., NeurIPS 2025):
+        the Jensen-Shannon divergence between each batch's neighbourhood
+        distributions in the input latents and in the shared space, for
+        both modalities, ramped up linearly over the first 10% of the steps.
+        0 turns it off.
+    structure_levels : int, default=1
+        Neighbourhood hops compared by STRUCTURE (powers of the batch's
+        neighbourhood distribution).
 
     Attributes
     ----------
@@ -322,6 +336,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "storage_dtype": [StrOptions({"float32", "float16", "bfloat16"})],
         "compile": ["boolean"],
         "standardize": ["boolean"],
+        "loss": [StrOptions({"infonce", "sigmoid"})],
+        "structure_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "structure_levels": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -354,6 +371,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         storage_dtype="float32",
         compile=False,
         standardize=True,
+        loss="infonce",
+        structure_weight=0.0,
+        structure_levels=1,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -382,6 +402,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.storage_dtype = storage_dtype
         self.compile = compile
         self.standardize = standardize
+        self.loss = loss
+        self.structure_weight = structure_weight
+        self.structure_levels = structure_levels
 
     @staticmethod
     def paper_params():
@@ -526,7 +549,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     as_device_tensor(take(y, val_idx), device),
                     groups[val_idx],
                 )
-            batches = self._batches(X, y, train_idx, device, storage, plan, seed)
+            batches = self._batches(
+                X, y, groups, train_idx, device, storage, plan, seed
+            )
             del X, y
             if self.verbose:
                 verbose_logger(self.verbose)
@@ -545,6 +570,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     plan,
                     validation=validation,
                     checkpoint=checkpoint,
+                    regularizer=self._regularizer(),
                 )
             except TrainingDivergedError as exc:
                 for module in modules:
@@ -624,22 +650,31 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.max_epochs_ = int(resolved["max_epochs"])
         return resolved["batch_size"]
 
-    def _batches(self, X, y, train_idx, device, storage, plan, seed):
-        """The batch source of the training pairs: latents copied to the
-        device once, or streamed in windows (``plan.path``)."""
+    def _batches(self, X, y, groups, train_idx, device, storage, plan, seed):
+        """The batch source of the training pairs, with their group codes
+        (pairs of one group are positives of each other): latents copied to
+        the device once, or streamed in windows (``plan.path``)."""
         if plan.path == "device":
             if train_idx is not None:
-                X, y = take(X, train_idx), take(y, train_idx)
+                X, y, groups = take(X, train_idx), take(y, train_idx), groups[train_idx]
             return DeviceBatches(
                 as_device_tensor(X, device, storage),
                 as_device_tensor(y, device, storage),
+                groups=torch.as_tensor(groups, device=device),
             )
         keep = None
         if train_idx is not None:
             keep = np.zeros(X.shape[0], dtype=bool)
             keep[train_idx] = True
         return StreamBatches(
-            X, y, device, storage, plan.window_rows, keep=keep, seed=seed
+            X,
+            y,
+            device,
+            storage,
+            plan.window_rows,
+            keep=keep,
+            seed=seed,
+            groups=groups,
         )
 
     def _plan(self, X, y, device, storage, batch_size, n_train, val_idx, seed):
@@ -649,6 +684,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         :func:`skfusemix.engine._plan.plan_fit_memory`)."""
         batch_size = self._effective_batch_size(batch_size, n_train)
         mixing = self.alpha_ > 0
+        steps = n_train // rows_per_step(batch_size, mixing) * self.max_epochs_
         on_device = any(
             isinstance(Z, torch.Tensor) and Z.device.type != "cpu" for Z in (X, y)
         )
@@ -690,6 +726,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             tol=self.tol,
             compile=self.compile,
             verbose=self.verbose,
+            structure_weight=float(self.structure_weight),
+            structure_warmup=steps // 10,
         )
 
     def _initial_modules(self, warm, d_x, d_y, device, stats):
@@ -721,13 +759,22 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             "standardize": self.standardize,
         }
         n_x, n_y = self.n_layers_
+        objective = SigmoidLoss if self.loss == "sigmoid" else SymmetricInfoNCE
         return (
             Adapter(d_x, self.n_components_, n_x, **kwargs),
             Adapter(d_y, self.n_components_, n_y, **kwargs),
-            SymmetricInfoNCE(
-                self.temperature if temperature is None else temperature,
-                self.learn_temperature,
+            objective(
+                temperature=self.temperature if temperature is None else temperature,
+                learn_temperature=self.learn_temperature,
             ),
+        )
+
+    def _regularizer(self):
+        """The STRUCTURE regulariser, or None when its weight is 0."""
+        if self.structure_weight == 0:
+            return None
+        return StructureRegularizer(
+            temperature=self.temperature, levels=self.structure_levels
         )
 
     def _check_warm_start(self):

@@ -145,3 +145,57 @@ def test_groups_reach_fit_through_grid_search_with_metadata_routing():
     assert len(seen) == 2 * 2 + 1 and all(g is not None for g in seen)
     # each fold's fit saw whole groups: every group has both of its rows
     assert all(np.all(np.unique(g, return_counts=True)[1] == 2) for g in seen)
+
+
+def test_groups_make_captions_of_one_item_positives(monkeypatch):
+    """With several captions per image, the training loss gets a positives
+    mask (captions of one image are never negatives of each other)."""
+    import skfusemix.engine._loop as loop
+
+    Zx, Zy = make_pairs(n=120)
+    Zx = np.repeat(Zx[:40], 3, axis=0)  # 40 images, 3 captions each
+    seen = []
+    original = loop.make_step
+
+    def recording_make_step(*args, **kwargs):
+        step = original(*args, **kwargs)
+
+        def wrapped(zx, zy, positives=None, reg_weight=None):
+            seen.append(positives)
+            return step(zx, zy, positives=positives, reg_weight=reg_weight)
+
+        return wrapped
+
+    monkeypatch.setattr(loop, "make_step", recording_make_step)
+    FuseMixAligner(alpha=0.0, batch_size=30, **FEW).fit(Zx, Zy)
+    assert seen and all(p is not None for p in seen)
+    assert all(bool(p.diagonal().all()) for p in seen)
+    assert any(int(p.sum()) > p.shape[0] for p in seen)  # off-diagonal positives
+    seen.clear()
+    FuseMixAligner(alpha=0.0, batch_size=30, **FEW).fit(*make_pairs(n=120))
+    assert seen and all(p is None for p in seen)  # one caption each: plain InfoNCE
+
+
+@pytest.mark.parametrize(
+    "params", [{"loss": "sigmoid"}, {"structure_weight": 5.0, "structure_levels": 2}]
+)
+def test_objectives_train_save_and_load(params, tmp_path):
+    Zx, Zy = make_pairs(n=200)
+    aligner = FuseMixAligner(**params, **FEW).fit(Zx, Zy)
+    assert np.isfinite(aligner.history_["loss"]).all()
+    loaded = FuseMixAligner.load(aligner.save(tmp_path / "m"), device="cpu")
+    assert type(loaded.loss_) is type(aligner.loss_)
+    np.testing.assert_array_equal(loaded.transform(Zx), aligner.transform(Zx))
+    plain = FuseMixAligner(**FEW).fit(Zx, Zy)
+    assert not np.allclose(plain.history_["loss"], aligner.history_["loss"])
+
+
+def test_bad_objective_parameters():
+    Zx, Zy = make_pairs(n=50)
+    for params in (
+        {"loss": "hinge"},
+        {"structure_weight": -1},
+        {"structure_levels": 0},
+    ):
+        with pytest.raises(ValueError, match=next(iter(params))):
+            FuseMixAligner(**params, **FEW).fit(Zx, Zy)
