@@ -140,8 +140,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))  # fmt: skip
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
 
     rng = np.random.RandomState(0)
     Zx_np = rng.normal(size=(args.n, args.d_x)).astype(np.float32)
@@ -159,9 +162,11 @@ def main(argv=None):
             for d in (args.d_x, args.d_y)
         )
     )
-    print(f"device={device}  torch threads={torch.get_num_threads()}  n={args.n}  "
-          f"d_x={args.d_x} d_y={args.d_y}  n_layers={args.n_layers}  batch={args.batch_size}  "
-          f"steps={args.steps}  ~{flops / 1e9:.1f} GFLOP/step")  # fmt: skip
+    print(
+        f"device={device}  torch threads={torch.get_num_threads()}  n={args.n}  "
+        f"d_x={args.d_x} d_y={args.d_y}  n_layers={args.n_layers}  batch={args.batch_size}  "
+        f"steps={args.steps}  ~{flops / 1e9:.1f} GFLOP/step"
+    )
 
     loops = [
         ("compute-only", lambda: compute_only(args, Zx, Zy, device)),

@@ -94,12 +94,34 @@ BF16_PEAK_TFLOPS = [
     ("4090", 165.0),
 ]
 
-PAPER = dict(d_x=1536, d_y=1024, n_components=512, n_layers=4, expansion=4,
-             batch_size=20480, steps=20, epochs=2, warmup=3, baseline_rows=200_000,
-             baseline_steps=8, workers="0,4")  # fmt: skip
-SMOKE = dict(d_x=48, d_y=32, n_components=16, n_layers=4, expansion=4,
-             batch_size=64, steps=4, epochs=2, warmup=1, baseline_rows=1024,
-             baseline_steps=3, workers="0,2")  # fmt: skip
+PAPER = dict(
+    d_x=1536,
+    d_y=1024,
+    n_components=512,
+    n_layers=4,
+    expansion=4,
+    batch_size=20480,
+    steps=20,
+    epochs=2,
+    warmup=3,
+    baseline_rows=200_000,
+    baseline_steps=8,
+    workers="0,4",
+)
+SMOKE = dict(
+    d_x=48,
+    d_y=32,
+    n_components=16,
+    n_layers=4,
+    expansion=4,
+    batch_size=64,
+    steps=4,
+    epochs=2,
+    warmup=1,
+    baseline_rows=1024,
+    baseline_steps=3,
+    workers="0,2",
+)
 
 
 def adapter_macs_per_row(d, n_components, n_layers, expansion):
@@ -375,7 +397,7 @@ def main(argv=None):
     parser.add_argument("--recipe-epochs", type=int, default=500)
     parser.add_argument("--recipe-pairs", type=int, default=5_000_000)
     parser.add_argument("--json", help="write the figures to this file")
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
 
     cfg = dict(SMOKE if args.smoke else PAPER)
     for key in ("steps", "epochs", "baseline_steps", "baseline_rows", "workers"):
@@ -399,8 +421,10 @@ def main(argv=None):
     flops = step_flops(cfg)
     with torch.device("meta"):
         kw = dict(n_layers=cfg["n_layers"], expansion=cfg["expansion"])
-        macs = [linear_macs(Adapter(d, cfg["n_components"], **kw))
-                for d in (cfg["d_x"], cfg["d_y"])]  # fmt: skip
+        macs = [
+            linear_macs(Adapter(d, cfg["n_components"], **kw))
+            for d in (cfg["d_x"], cfg["d_y"])
+        ]
     B, n = cfg["batch_size"], cfg["n_components"]
     assert flops == 3 * (2 * B * sum(macs) + 2 * B * B * n), "formula != modules"
     rows_per_step = 2 * B
@@ -436,17 +460,30 @@ def main(argv=None):
         f" + d*n = 3 * [2*{B}*({macs[0]:,} + {macs[1]:,}) + 2*{B}^2*{n}]"
         f" = {flops / 1e12:.4g} TFLOP (matmuls only)"
     )
-    print(f"projection: {projection['epochs']} epochs x {projection['pairs']:,} pairs"
-          f" = {projection['total_steps']:,} steps of {rows_per_step} rows")  # fmt: skip
+    print(
+        f"projection: {projection['epochs']} epochs x {projection['pairs']:,} pairs"
+        f" = {projection['total_steps']:,} steps of {rows_per_step} rows"
+    )
 
-    result = {"device": name, "smoke": args.smoke, "torch": torch.__version__,
-              "config": {**cfg, "dropout": dropout, "storage_dtype": args.storage_dtype,
-                         "compile": args.compile, "latent_rows": N,
-                         "latents_bytes": latents_bytes},
-              "flops_per_step": flops, "adapter_macs_per_row": macs,
-              "flops_formula": "3 * (2*B*(P_x+P_y) + 2*B*B*n), "
-                               "P = n_layers*2*expansion*d*d + d*n",
-              "peak_tflops": peak, "projection": projection}  # fmt: skip
+    result = {
+        "device": name,
+        "smoke": args.smoke,
+        "torch": torch.__version__,
+        "config": {
+            **cfg,
+            "dropout": dropout,
+            "storage_dtype": args.storage_dtype,
+            "compile": args.compile,
+            "latent_rows": N,
+            "latents_bytes": latents_bytes,
+        },
+        "flops_per_step": flops,
+        "adapter_macs_per_row": macs,
+        "flops_formula": "3 * (2*B*(P_x+P_y) + 2*B*B*n), "
+        "P = n_layers*2*expansion*d*d + d*n",
+        "peak_tflops": peak,
+        "projection": projection,
+    }
     rows = []
     ours = None
     if args.mode in ("auto", "estimator", "both"):
@@ -456,8 +493,10 @@ def main(argv=None):
             if args.mode == "estimator":
                 raise
             result["estimator"] = {"error": f"{type(exc).__name__}: {exc}"}
-            print(f"estimator route failed ({result['estimator']['error']}); "
-                  "timing the direct loop instead")  # fmt: skip
+            print(
+                f"estimator route failed ({result['estimator']['error']}); "
+                "timing the direct loop instead"
+            )
         else:
             fig = {**figures(step_s, flops, peak, mem, projection), **info}
             result["estimator"] = ours = fig
@@ -482,13 +521,18 @@ def main(argv=None):
         for w in workers:
             step_s = public_style_loop(cfg, dataset, w, device, step)
             fig = figures(step_s, flops, peak, None, projection)
-            fig.update(num_workers=w, rows=cfg["baseline_rows"],
-                       ratio_to_ours=step_s / ours["step_time_s"])  # fmt: skip
+            fig.update(
+                num_workers=w,
+                rows=cfg["baseline_rows"],
+                ratio_to_ours=step_s / ours["step_time_s"],
+            )
             result["baseline"].append(fig)
             rows.append((f"public-style DataLoader w={w}", fig))
 
-    print(f"\n{'loop':<30}{'step ms':>10}{'TFLOP/s':>10}{'% peak':>9}{'mem GiB':>10}"
-          f"{'proj. h':>10}{'vs ours':>9}")  # fmt: skip
+    print(
+        f"\n{'loop':<30}{'step ms':>10}{'TFLOP/s':>10}{'% peak':>9}{'mem GiB':>10}"
+        f"{'proj. h':>10}{'vs ours':>9}"
+    )
     for label, fig in rows:
         print_row(label, fig, fig.get("ratio_to_ours"))
     if result["baseline"]:

@@ -38,8 +38,15 @@ def main(argv=None):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(args.n, args.d)).astype(np.float32)
     Y = rng.normal(size=(args.n, args.d)).astype(np.float32)
-    kw = dict(n_components=128, n_layers=2, dropout=0.1, batch_size=args.batch_size,
-              max_epochs=args.epochs, random_state=0, device=args.device)  # fmt: skip
+    kw = dict(
+        n_components=128,
+        n_layers=2,
+        dropout=0.1,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        random_state=0,
+        device=args.device,
+    )
 
     def fit():
         start = time.perf_counter()
@@ -57,9 +64,11 @@ def main(argv=None):
         seconds, steps = fit()
         best["no guard"] = min(best["no guard"], seconds)
     training.DivergenceGuard = guard
-    print(f"device={kw['device']} threads={torch.get_num_threads()} n={args.n} "
-          f"d={args.d} batch={args.batch_size} epochs={args.epochs} "
-          f"steps/epoch={steps // args.epochs}")  # fmt: skip
+    print(
+        f"device={kw['device']} threads={torch.get_num_threads()} n={args.n} "
+        f"d={args.d} batch={args.batch_size} epochs={args.epochs} "
+        f"steps/epoch={steps // args.epochs}"
+    )
     for name, seconds in best.items():
         print(f"{name:<10}{seconds:>8.3f} s{seconds / best['no guard']:>8.3f}x")
 

@@ -98,30 +98,51 @@ def run(name, ks, seeds, epochs, rows, out):
                 for method, est in methods.items():
                     start = time.perf_counter()
                     score = evaluate(est, Xp[chosen], yp[chosen], X[test], y[test])
-                    rows.append(dict(
-                        data=name, seed=seed, k=k, selection=kind, method=method,
-                        mean_r1=score, n_pool=len(pool), n_test=len(test),
-                        select_s=select_s, fit_s=time.perf_counter() - start,
-                        epochs=params["max_epochs"],
-                    ))  # fmt: skip
-                    print(f"{name:14s} seed {seed} k {k:5d} {kind:8s} {method:8s} "
-                          f"mean R@1 {score:.3f}", flush=True)  # fmt: skip
+                    rows.append(
+                        dict(
+                            data=name,
+                            seed=seed,
+                            k=k,
+                            selection=kind,
+                            method=method,
+                            mean_r1=score,
+                            n_pool=len(pool),
+                            n_test=len(test),
+                            select_s=select_s,
+                            fit_s=time.perf_counter() - start,
+                            epochs=params["max_epochs"],
+                        )
+                    )
+                    print(
+                        f"{name:14s} seed {seed} k {k:5d} {kind:8s} {method:8s} "
+                        f"mean R@1 {score:.3f}",
+                        flush=True,
+                    )
             if out:
                 Path(out).write_text(json.dumps(rows, indent=1, default=float))
 
 
 def report(rows):
-    print("\nmean R@1 on held-out pairs, mean (sd) over seeds; "
-          "delta = selection - random, per seed then averaged")  # fmt: skip
+    print(
+        "\nmean R@1 on held-out pairs, mean (sd) over seeds; "
+        "delta = selection - random, per seed then averaged"
+    )
     keys = sorted({(r["data"], r["method"], r["k"]) for r in rows})
-    print(f"{'data':14s} {'method':8s} {'k':>5s}  " + "".join(
-        f"{s:>16s}" for s in SELECTIONS) + f"{'d kcenter':>12s}{'d dpp':>10s}")  # fmt: skip
+    print(
+        f"{'data':14s} {'method':8s} {'k':>5s}  "
+        + "".join(f"{s:>16s}" for s in SELECTIONS)
+        + f"{'d kcenter':>12s}{'d dpp':>10s}"
+    )
     for data, method, k in keys:
         sel = {
-            s: {r["seed"]: r["mean_r1"] for r in rows
-                if (r["data"], r["method"], r["k"], r["selection"]) == (data, method, k, s)}
+            s: {
+                r["seed"]: r["mean_r1"]
+                for r in rows
+                if (r["data"], r["method"], r["k"], r["selection"])
+                == (data, method, k, s)
+            }
             for s in SELECTIONS
-        }  # fmt: skip
+        }
         cells = "".join(
             f"{np.mean(list(v.values())):>9.3f} ({np.std(list(v.values())):.3f})"
             for v in sel.values()
@@ -130,18 +151,25 @@ def report(rows):
             np.mean([sel[s][seed] - sel["random"][seed] for seed in sel["random"]])
             for s in ("kcenter", "dpp")
         ]
-        print(f"{data:14s} {method:8s} {k:>5d}  {cells}"
-              f"{deltas[0]:>+12.3f}{deltas[1]:>+10.3f}")  # fmt: skip
+        print(
+            f"{data:14s} {method:8s} {k:>5d}  {cells}"
+            f"{deltas[0]:>+12.3f}{deltas[1]:>+10.3f}"
+        )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+",
-                        default=["mfeat-pix-fou", "mfeat-fac-kar", "openmoji"])  # fmt: skip
+    parser.add_argument(
+        "--data", nargs="+", default=["mfeat-pix-fou", "mfeat-fac-kar", "openmoji"]
+    )
     parser.add_argument("--k", nargs="+", type=int, default=[250, 500, 1000])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="FuseMix epochs (default: the recipe's 200)")  # fmt: skip
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="FuseMix epochs (default: the recipe's 200)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the rows to this file as they come")
     args = parser.parse_args(argv)
@@ -149,8 +177,10 @@ def main(argv=None):
     rows = []
     for name in args.data:
         if name == "openmoji" and not openmoji_cached():
-            print("openmoji: no encoder cache under the data home, skipped "
-                  "(encoding takes minutes; run the demo once)")  # fmt: skip
+            print(
+                "openmoji: no encoder cache under the data home, skipped "
+                "(encoding takes minutes; run the demo once)"
+            )
             continue
         run(name, args.k, args.seeds, args.epochs, rows, args.json)
     report(rows)

@@ -71,8 +71,12 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=500_000, help="pairs")
     parser.add_argument("--dx", type=int, default=256)
     parser.add_argument("--dy", type=int, default=128)
-    parser.add_argument("--budget-fraction", type=float, default=0.25,
-                        help="max_memory of the streamed fit, as a fraction of the data")  # fmt: skip
+    parser.add_argument(
+        "--budget-fraction",
+        type=float,
+        default=0.25,
+        help="max_memory of the streamed fit, as a fraction of the data",
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--n-components", type=int, default=64)
@@ -92,10 +96,15 @@ def main(argv=None):
     data = 4 * args.n * (args.dx + args.dy)
     budget = int(args.budget_fraction * data)
     kw = dict(
-        n_components=args.n_components, n_layers=1, expansion=2, dropout=0.1,
-        batch_size=args.batch_size, max_epochs=args.epochs, random_state=0,
+        n_components=args.n_components,
+        n_layers=1,
+        expansion=2,
+        dropout=0.1,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        random_state=0,
         device="cpu",
-    )  # fmt: skip
+    )
     results = {}
     for name, limit in (("in-memory", None), ("streamed", budget)):
         script = _CHILD.format(threads=args.threads, x=x, y=y, kw=kw, budget=limit)

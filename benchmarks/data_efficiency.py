@@ -57,8 +57,13 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r["data"] for r in rows))
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2),
-                             squeeze=False, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(names),
+        figsize=(5.5 * len(names), 4.2),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, name in zip(axes[0], names):
         data = [r for r in rows if r["data"] == name]
         for method in dict.fromkeys(r["method"] for r in data):
@@ -120,15 +125,22 @@ def main(argv=None):
         for size in args.sizes or SIZES[name]:
             n_fit = int(0.8 * len(Zx)) if size is None else size
             part = retrieval_learning_curve(
-                methods(name, n_fit), Zx, Zy, groups, train_sizes=[size],
+                methods(name, n_fit),
+                Zx,
+                Zy,
+                groups,
+                train_sizes=[size],
                 n_repeats=args.repeats,
-            )  # fmt: skip
+            )
             for row in part:
                 row["data"] = name
                 row["size"] = "all" if size is None else size
-                print(f"{name:9} n={row['n_train']:5d} seed={row['seed']} "
-                      f"{row['method']:<30} mean R@1={row['mean R@1']:.3f} "
-                      f"rsum={row['rsum']:.2f} fit={row['fit s']:.1f}s", flush=True)  # fmt: skip
+                print(
+                    f"{name:9} n={row['n_train']:5d} seed={row['seed']} "
+                    f"{row['method']:<30} mean R@1={row['mean R@1']:.3f} "
+                    f"rsum={row['rsum']:.2f} fit={row['fit s']:.1f}s",
+                    flush=True,
+                )
             rows += part
             if args.json:
                 Path(args.json).write_text(json.dumps(rows, indent=1, default=float))

@@ -118,7 +118,7 @@ def run(name, methods, seeds, stage):
                     "fit s": took,
                     "n_train": len(train),
                     "stage": stage,
-                }  # fmt: skip
+                }
             )
             print(
                 f"{name:<15} seed {seed}  {method:<28} mean R@1 {score:.3f}  "

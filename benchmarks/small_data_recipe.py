@@ -81,13 +81,21 @@ def tune_grid(n_train):
         params = dict(reg=reg, n_components=n_components, corr_power=power)
         grid.append((f"CCA {params}", CCAAligner(**params)))
     for n_components in [None, 64, 128, 256]:
-        grid.append((f"Procrustes n_components={n_components}",
-                     ProcrustesAligner(n_components=n_components)))  # fmt: skip
+        grid.append(
+            (
+                f"Procrustes n_components={n_components}",
+                ProcrustesAligner(n_components=n_components),
+            )
+        )
     for k, p in itertools.product([8, 16, 32, 64, 128, 256], [1, 2, 4, 8, 16, 24, 32]):
         grid.append((f"ASIF k={k} p={p}", ASIFAligner(k=k, p=p)))
     for alpha, epochs in itertools.product([0.0, 0.5, 1.0], [100, 200]):
-        grid.append((f"FuseMix alpha={alpha} max_epochs={epochs}",
-                     fusemix(n_train, alpha=alpha, max_epochs=epochs)))  # fmt: skip
+        grid.append(
+            (
+                f"FuseMix alpha={alpha} max_epochs={epochs}",
+                fusemix(n_train, alpha=alpha, max_epochs=epochs),
+            )
+        )
     return grid
 
 
@@ -114,8 +122,12 @@ def adapter_variants(name, n_train):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", default=["openmoji", "mfeat"],
-                        choices=["openmoji", "mfeat"])  # fmt: skip
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        default=["openmoji", "mfeat"],
+        choices=["openmoji", "mfeat"],
+    )
     parser.add_argument("--stage", choices=["tune", "test", "adapters"], default="test")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="write all rows to this file")
@@ -134,9 +146,14 @@ def main(argv=None):
             )
             n_fit = int(0.8 * len(train))
             rows = retrieval_learning_curve(
-                tune_grid(n_fit), Zx[train], Zy[train], g[train], train_sizes=[None],
-                n_repeats=1, random_state=100,
-            )  # fmt: skip
+                tune_grid(n_fit),
+                Zx[train],
+                Zy[train],
+                g[train],
+                train_sizes=[None],
+                n_repeats=1,
+                random_state=100,
+            )
         else:
             n_fit = int(0.8 * len(Zx))
             grid = methods if args.stage == "test" else adapter_variants
@@ -174,9 +191,12 @@ def report(name, rows):
     for method, rs in ranked:
         means = [np.mean([r[c] for r in rs]) for c in cols]
         spread = np.std([r["mean R@1"] for r in rs])
-        print(f"{method[:48]:<48}" + "".join(f"{m:>10.3f}" for m in means)
-              + f"{np.mean([r['fit s'] for r in rs]):>8.1f}"
-              + (f"   (mean R@1 sd {spread:.3f})" if len(rs) > 1 else ""))  # fmt: skip
+        print(
+            f"{method[:48]:<48}"
+            + "".join(f"{m:>10.3f}" for m in means)
+            + f"{np.mean([r['fit s'] for r in rs]):>8.1f}"
+            + (f"   (mean R@1 sd {spread:.3f})" if len(rs) > 1 else "")
+        )
 
 
 if __name__ == "__main__":

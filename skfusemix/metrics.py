@@ -1,7 +1,8 @@
 """Cross-modal retrieval metrics with several positives per item.
 
 Retrieval datasets pair one item of modality x (an image) with several items
-of modality y (its captions).  The protocol implemented here (DESIGN.md §3):
+of modality y (its captions).  The protocol implemented here is the usual one
+of image-caption retrieval (e.g. on Flickr30K and COCO):
 
 * **x -> y** (image -> text): one query per *item*; its rank is the rank of
   the best-ranked caption that belongs to it.

@@ -48,10 +48,23 @@ def smoke(tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--mode", "both",
-         "--peak-tflops", str(PEAK), "--json", str(out)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=180,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--smoke",
+            "--mode",
+            "both",
+            "--peak-tflops",
+            str(PEAK),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
 

@@ -9,8 +9,9 @@ from sklearn.utils import check_random_state
 from skfusemix import FuseMixAligner, retrieval_report
 from skfusemix.engine._loop import mean_recall_at_1
 
-KW = dict(n_components=8, n_layers=1, expansion=2, dropout=0.1, batch_size=32,
-          random_state=0)  # fmt: skip
+KW = dict(
+    n_components=8, n_layers=1, expansion=2, dropout=0.1, batch_size=32, random_state=0
+)
 
 
 def _captions(n_images=80, per_image=3, seed=0):
@@ -80,9 +81,11 @@ def test_device_recall_matches_retrieval_report(seed):
     report = retrieval_report(Sx, Sy, ks=(1,))
     codes = np.repeat(np.arange(n_items), per)
     got = mean_recall_at_1(
-        torch.from_numpy(Sx[::per].copy()), torch.from_numpy(Sy),
-        torch.from_numpy(codes), chunk_elements=50,
-    )  # fmt: skip
+        torch.from_numpy(Sx[::per].copy()),
+        torch.from_numpy(Sy),
+        torch.from_numpy(codes),
+        chunk_elements=50,
+    )
     assert got == pytest.approx(0.5 * (report["x2y_R@1"] + report["y2x_R@1"]))
 
 

@@ -23,8 +23,18 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
-DTYPES = ["float16", "float32", "float64", "int32", "int64", "uint8", "bool",
-          "object", "complex64", "str"]  # fmt: skip
+DTYPES = [
+    "float16",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+    "object",
+    "complex64",
+    "str",
+]
 _COUNTER = itertools.count()
 LAYOUTS = ["C", "F", "strided", "memmap", "DataFrame", "sparse", "list"]
 
@@ -121,15 +131,24 @@ def test_fuzz_fusemix_inputs(data, tmp_path):
     y, dy, ly = data.draw(matrices(n))
     X, y = _layout(X, dx, lx, tmp_path), _layout(y, dy, ly, tmp_path)
     aligner = FuseMixAligner(
-        n_components=4, n_layers=1, expansion=1, batch_size=32, max_epochs=1,
-        random_state=0, device="cpu",
-    )  # fmt: skip
+        n_components=4,
+        n_layers=1,
+        expansion=1,
+        batch_size=32,
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+    )
     _check_case(aligner, X, y, lambda est: 4)
 
 
 PARAMS = {
     "n_components": st.one_of(st.integers(-2, 9), st.just(2.5), st.just("4")),
-    "n_layers": st.one_of(st.integers(-1, 2), st.tuples(st.integers(0, 2), st.integers(-1, 2)), st.just((1,))),
+    "n_layers": st.one_of(
+        st.integers(-1, 2),
+        st.tuples(st.integers(0, 2), st.integers(-1, 2)),
+        st.just((1,)),
+    ),
     "expansion": st.integers(0, 3),
     "dropout": st.sampled_from([0.0, 0.5, 1.0, -0.1, float("nan")]),
     "alpha": st.sampled_from([0.0, 0.3, 1.0, 5.0, -1.0, float("inf")]),
@@ -149,7 +168,7 @@ PARAMS = {
     "checkpoint_every": st.integers(0, 2),
     "max_memory": st.sampled_from([None, 1e12, 10.0, 0]),
     "warm_start": st.booleans(),
-}  # fmt: skip
+}
 
 
 @FUZZ
@@ -173,12 +192,18 @@ def test_fuzz_fusemix_parameters(data):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: CCAAligner(n_components=2), lambda: ProcrustesAligner(),
-     lambda: ASIFAligner(k=4, random_state=0)],
+    [
+        lambda: CCAAligner(n_components=2),
+        lambda: ProcrustesAligner(),
+        lambda: ASIFAligner(k=4, random_state=0),
+    ],
     ids=["cca", "procrustes", "asif"],
-)  # fmt: skip
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+)
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_fuzz_baselines(make, data, tmp_path):
     n = data.draw(st.integers(2, 150))

@@ -19,9 +19,13 @@ MAY_PRINT = {"cli.py", "demo.py"}
 def _fit(verbose):
     Zx, Zy = make_paired_latents(n_samples=64, random_state=0)
     return FuseMixAligner(
-        n_components=8, n_layers=1, batch_size=16, max_epochs=2, random_state=0,
+        n_components=8,
+        n_layers=1,
+        batch_size=16,
+        max_epochs=2,
+        random_state=0,
         verbose=verbose,
-    ).fit(Zx, Zy)  # fmt: skip
+    ).fit(Zx, Zy)
 
 
 @pytest.fixture

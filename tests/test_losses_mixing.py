@@ -191,8 +191,13 @@ def test_optimizer_does_not_decay_biases_norms_or_temperature():
     assert opt.param_groups[1]["weight_decay"] == 0.0
     assert id(adapter.blocks[0].fc1.weight) in decayed
     assert id(adapter.proj.weight) in decayed
-    for p in (adapter.blocks[0].fc1.bias, adapter.norm.weight, adapter.blocks[0].norm.weight,
-              adapter.norm.bias, loss_fn.log_temperature):  # fmt: skip
+    for p in (
+        adapter.blocks[0].fc1.bias,
+        adapter.norm.weight,
+        adapter.blocks[0].norm.weight,
+        adapter.norm.bias,
+        loss_fn.log_temperature,
+    ):
         assert id(p) not in decayed
     n_params = sum(len(g["params"]) for g in opt.param_groups)
     assert n_params == len(list(adapter.parameters())) + 1

@@ -17,8 +17,15 @@ from skfusemix.engine._plan import (
     estimate_fit_memory,
 )
 
-SIZES = dict(n_samples=1000, n_features=64, n_features_y=48, n_components=32,
-             n_layers=(2, 2), expansion=4, batch_size=512)  # fmt: skip
+SIZES = dict(
+    n_samples=1000,
+    n_features=64,
+    n_features_y=48,
+    n_components=32,
+    n_layers=(2, 2),
+    expansion=4,
+    batch_size=512,
+)
 
 
 def test_estimate_grows_as_expected():

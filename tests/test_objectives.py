@@ -332,9 +332,17 @@ def _captions(n_items=16, per_item=3, seed=0):
 
 
 def _plan(n, alpha=1.0, **kw):
-    return FitPlan(n_samples=n, batch_size=8, max_epochs=3, alpha=alpha,
-                   learning_rate=1e-2, weight_decay=0.0, warmup_steps=0, seed=0,
-                   **kw)  # fmt: skip
+    return FitPlan(
+        n_samples=n,
+        batch_size=8,
+        max_epochs=3,
+        alpha=alpha,
+        learning_rate=1e-2,
+        weight_decay=0.0,
+        warmup_steps=0,
+        seed=0,
+        **kw,
+    )
 
 
 def _fit(batches, plan, loss_fn=None, regularizer=None):
@@ -355,8 +363,9 @@ def test_training_with_groups_is_the_same_through_both_sources(alpha):
     Zx, Zy, codes = _captions()
     n = len(codes)
     device = DeviceBatches(torch.from_numpy(Zx), torch.from_numpy(Zy), codes)
-    stream = StreamBatches(Zx, Zy, CPU, torch.float32, n, chunks_per_window=1,
-                           groups=codes)  # fmt: skip
+    stream = StreamBatches(
+        Zx, Zy, CPU, torch.float32, n, chunks_per_window=1, groups=codes
+    )
     assert device.shared_groups and stream.shared_groups
     for zx_d, zx_s in zip(
         device.epoch(0, 16, torch.Generator().manual_seed(3)),
@@ -423,8 +432,9 @@ def test_training_with_structure_regularizer():
     batches = DeviceBatches(torch.from_numpy(Zx), torch.from_numpy(Zy))
     reg = StructureRegularizer(temperature=0.1, levels=2)
     r_plain, w_plain = _fit(batches, _plan(48))
-    r_reg, w_reg = _fit(batches, _plan(48, structure_weight=5.0, structure_warmup=3),
-                        regularizer=reg)  # fmt: skip
+    r_reg, w_reg = _fit(
+        batches, _plan(48, structure_weight=5.0, structure_warmup=3), regularizer=reg
+    )
     assert not torch.equal(w_plain, w_reg)
     assert r_reg.history["loss"] != r_plain.history["loss"]
     # weight 0: the regulariser is not used at all

@@ -50,8 +50,16 @@ def test_round_trip_is_exact(fitted, saved):
     np.testing.assert_array_equal(loaded.transform(Zx), aligner.transform(Zx))
     np.testing.assert_array_equal(loaded.transform_y(Zy), aligner.transform_y(Zy))
     assert loaded.get_params() == aligner.get_params() | {"device": "cpu"}
-    for name in ("n_features_in_", "n_features_y_in_", "temperature_", "batch_size_",
-                 "n_iter_", "t_", "history_", "validation_scores_"):  # fmt: skip
+    for name in (
+        "n_features_in_",
+        "n_features_y_in_",
+        "temperature_",
+        "batch_size_",
+        "n_iter_",
+        "t_",
+        "history_",
+        "validation_scores_",
+    ):
         assert getattr(loaded, name) == getattr(aligner, name), name
     assert loaded.device_ == torch.device("cpu")
     assert not loaded.adapter_x_.training
@@ -97,19 +105,34 @@ def test_saved_aligner_can_warm_start(fitted, saved):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda t: t.update({"adapter_x.proj.weight": torch.zeros(3, 24)}),
-         r"adapter_x.proj.weight has shape \(3, 24\), expected \(16, 24\)"),
-        (lambda t: t.pop("adapter_y.norm.bias"), "missing tensors 'adapter_y.norm.bias'"),
+        (
+            lambda t: t.update({"adapter_x.proj.weight": torch.zeros(3, 24)}),
+            r"adapter_x.proj.weight has shape \(3, 24\), expected \(16, 24\)",
+        ),
+        (
+            lambda t: t.pop("adapter_y.norm.bias"),
+            "missing tensors 'adapter_y.norm.bias'",
+        ),
         (lambda t: t.update({"evil": torch.zeros(1)}), "unknown tensors 'evil'"),
-        (lambda t: t.update({"adapter_x.proj.bias": torch.full((16,), float("nan"))}),
-         "NaN or infinite"),
-        (lambda t: t.update({"adapter_x.proj.bias": torch.zeros(16, dtype=torch.int32)}),
-         "expected a float"),
+        (
+            lambda t: t.update(
+                {"adapter_x.proj.bias": torch.full((16,), float("nan"))}
+            ),
+            "NaN or infinite",
+        ),
+        (
+            lambda t: t.update(
+                {"adapter_x.proj.bias": torch.zeros(16, dtype=torch.int32)}
+            ),
+            "expected a float",
+        ),
         (lambda t: t["adapter_x.proj.bias"].add_(1.0), "SHA-256 differs"),
-        (lambda t: t.update({"loss.log_temperature": torch.tensor(0.0)}),
-         "temperature_=.* but the tensors hold"),
+        (
+            lambda t: t.update({"loss.log_temperature": torch.tensor(0.0)}),
+            "temperature_=.* but the tensors hold",
+        ),
     ],
-)  # fmt: skip
+)
 def test_tampered_tensors_are_refused(saved, edit, match):
     _edit_tensors(saved, edit)
     with pytest.raises(ValueError, match=match):

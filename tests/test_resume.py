@@ -19,9 +19,14 @@ from skfusemix._persistence import read_safetensors
 from skfusemix.exceptions import FitInterruptedWarning, TrainingDivergedError
 
 TINY = dict(
-    n_components=8, n_layers=1, expansion=2, dropout=0.2, batch_size=32,
-    max_epochs=6, random_state=0,
-)  # fmt: skip
+    n_components=8,
+    n_layers=1,
+    expansion=2,
+    dropout=0.2,
+    batch_size=32,
+    max_epochs=6,
+    random_state=0,
+)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

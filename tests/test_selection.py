@@ -70,9 +70,14 @@ def test_dpp_matches_brute_force(pool, ridge, batch_size):
     X, y = pool
     # 25 picks > the joint width 15: the ridge keeps the determinants apart.
     got = select_pairs(
-        X, y, n_select=25, method="dpp", ridge=ridge, batch_size=batch_size,
+        X,
+        y,
+        n_select=25,
+        method="dpp",
+        ridge=ridge,
+        batch_size=batch_size,
         random_state=1,
-    )  # fmt: skip
+    )
     assert len(set(got.tolist())) == 25
     assert got.tolist() == _dpp_reference(_joint(X, y), int(got[0]), 25, ridge)
 
@@ -204,9 +209,12 @@ def test_pool_larger_than_a_dense_kernel(tmp_path):
     pool_mib = n * (dx + dy) * 4 / 2**20
     out = subprocess.run(
         [sys.executable, "-c", _LARGE_POOL, str(path), str(n), str(dx), str(dy)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
         env={**os.environ, "OMP_NUM_THREADS": "1"},  # shared CI cores
-    )  # fmt: skip
+    )
     *distinct, growth = out.stdout.split()
     assert distinct == ["6", "6"]
     # Measured: 114 to 116 MiB, 73 of them the mapped file.

@@ -170,9 +170,12 @@ def test_fit_streams_a_memmap_over_budget(memmaps, caplog):
 def test_streamed_fit_with_early_stopping_and_half_storage(memmaps):
     Zx, Zy, mx, my = memmaps
     aligner = FuseMixAligner(
-        **dict(FAST, max_epochs=8, batch_size=32), random_state=0,
-        max_memory=450_000, early_stopping=True, storage_dtype="float16",
-    ).fit(mx, my)  # fmt: skip
+        **dict(FAST, max_epochs=8, batch_size=32),
+        random_state=0,
+        max_memory=450_000,
+        early_stopping=True,
+        storage_dtype="float16",
+    ).fit(mx, my)
     assert aligner.data_path_ == "stream"
     assert len(aligner.validation_scores_) == aligner.n_iter_
     assert aligner.score(Zx, Zy) > 0.1
@@ -223,9 +226,14 @@ def test_memory_budget_too_small_fails_before_training(memmaps):
 
 def test_plan_prefers_the_device_and_sizes_windows_to_the_budget():
     sizes = dict(
-        n_samples=100_000, n_features=64, n_features_y=32, n_components=16,
-        n_layers=(1, 1), expansion=2, batch_size=128,
-    )  # fmt: skip
+        n_samples=100_000,
+        n_features=64,
+        n_features_y=32,
+        n_components=16,
+        n_layers=(1, 1),
+        expansion=2,
+        batch_size=128,
+    )
     stream = {"row_bytes": 384, "storage_row_bytes": 384, "min_window_rows": 256}
     assert plan_fit_memory(CPU, 10**9, stream=stream, **sizes)["path"] == "device"
     small = plan_fit_memory(CPU, 8 * 2**20, stream=stream, **sizes)

@@ -156,9 +156,18 @@ class StreamBatches:
     path = "stream"
 
     def __init__(
-        self, X, Y, device, storage_dtype, window_rows, *,
-        chunks_per_window=8, keep=None, seed=0, groups=None,
-    ):  # fmt: skip
+        self,
+        X,
+        Y,
+        device,
+        storage_dtype,
+        window_rows,
+        *,
+        chunks_per_window=8,
+        keep=None,
+        seed=0,
+        groups=None,
+    ):
         self.readers = (RowReader(X), RowReader(Y))
         self.device, self.storage_dtype = device, storage_dtype
         n_rows = self.readers[0].n
@@ -245,9 +254,10 @@ class StreamBatches:
             dtype = self.storage_dtype if i < 2 else torch.int64  # rows, then codes
             if self.device.type == "cuda" or buffer.dtype != dtype:
                 window = torch.empty(
-                    (c + n_rows,) + tuple(buffer.shape[1:]), dtype=dtype,
+                    (c + n_rows,) + tuple(buffer.shape[1:]),
+                    dtype=dtype,
                     device=self.device,
-                )  # fmt: skip
+                )
                 window[c:].copy_(buffer[room : room + n_rows], non_blocking=True)
             else:  # CPU: the buffer is the window; the carry goes just before it
                 window = buffer[room - c : room + n_rows]

@@ -167,8 +167,9 @@ class Checkpoint:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise bad("it is not a skfusemix checkpoint")
         if meta.get("format_version") != FORMAT_VERSION:
-            raise bad(f"format version {meta.get('format_version')!r} is not "
-                      f"{FORMAT_VERSION}")  # fmt: skip
+            raise bad(
+                f"format version {meta.get('format_version')!r} is not {FORMAT_VERSION}"
+            )
         if meta.get("identity") != self.identity:
             raise bad("it belongs to a different fit (parameters or data differ)")
         history = meta.get("history")

@@ -1,4 +1,6 @@
-"""Torch modules of the fusion adapters (DESIGN.md §2)."""
+"""Torch modules of the fusion adapters (Vouitsis et al., CVPR 2024, and the
+paper's public code): residual MLP blocks, an optional fixed standardisation
+layer, and the adapter that maps one encoder's latents into the shared space."""
 
 import torch
 from torch import nn
