@@ -46,6 +46,10 @@ SMALL_DATA_RECIPE = {
     "weight_decay": 0.1,
 }
 
+#: Latents wider than this get residual blocks of width 1x (not 2x) with the
+#: small-data recipe: the cost of a block grows with the square of the width.
+WIDE = 640
+
 #: Parameters that accept ``"auto"``.
 AUTO_PARAMS = (
     "n_components",
@@ -82,13 +86,20 @@ def auto_params(n_samples, n_features, n_features_y):
     --------
     >>> from skfusemix._recipe import auto_params
     >>> p = auto_params(1000, 1280, 384)
-    >>> p["n_layers"], p["batch_size"], p["max_epochs"]
-    (2, 125, 200)
+    >>> p["n_layers"], p["expansion"], p["batch_size"], p["max_epochs"]
+    (2, 1, 125, 200)
+    >>> auto_params(1000, 240, 76)["expansion"]
+    2
     >>> auto_params(200_000, 1536, 1024)["batch_size"]
     781
     """
     if n_samples <= SMALL_DATA_LIMIT:
         recipe = {name: SMALL_DATA_RECIPE[name] for name in AUTO_PARAMS}
+        # blocks of width 2x only for narrow latents: a 1,280-d image model's
+        # blocks stay 1x, which halves the fit (5,000 such pairs: ~3 minutes
+        # on 2 CPU cores instead of ~6, see benchmarks/bench_default_fit.py)
+        if max(n_features, n_features_y) > WIDE:
+            recipe["expansion"] = 1
         # never wider than the inputs: a 240-d and a 76-d view get a 240-d space
         recipe["n_components"] = min(
             recipe["n_components"], max(n_features, n_features_y)

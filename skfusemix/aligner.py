@@ -84,9 +84,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     Parameters marked "auto" are resolved in :meth:`fit` from the number of
     training pairs and the latent widths (the fitted values are the
     attributes of the same name ending in ``_``): up to 50,000 pairs the
-    small-data recipe (two blocks of width 2x, a 256-d space, dropout 0.3,
-    ``alpha=0.5``, 200 epochs of batches of 256), above it the paper's
-    architecture with batches that grow with the data.  The paper's exact
+    small-data recipe (two residual blocks of width 2x, 1x for latents wider
+    than 640, a 256-d space, dropout 0.3, ``alpha=0.5``, 200 epochs of
+    batches of 256), above it the paper's architecture with batches that
+    grow with the data.  The paper's exact
     recipe is ``FuseMixAligner(**FuseMixAligner.paper_params())``.
 
     Parameters
@@ -100,7 +101,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "auto": 2 for small data, 4 above.
     expansion : int or "auto", default="auto"
         Hidden width of a block is ``expansion`` times its input width
-        ("auto": 2 for small data, 4 above).
+        ("auto": 2 for small data with latents up to 640 wide, 1 for wider
+        ones; 4 above 50,000 pairs).
     dropout : float or "auto", default="auto"
         Dropout inside the blocks ("auto": 0.3 for small data, the paper's
         0.6 above).
