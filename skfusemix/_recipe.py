@@ -87,7 +87,7 @@ def auto_params(n_samples, n_features, n_features_y):
     >>> from skfusemix._recipe import auto_params
     >>> p = auto_params(1000, 1280, 384)
     >>> p["n_layers"], p["expansion"], p["batch_size"], p["max_epochs"]
-    (2, 1, 125, 200)
+    ((1, 2), 1, 125, 200)
     >>> auto_params(1000, 240, 76)["expansion"]
     2
     >>> auto_params(200_000, 1536, 1024)["batch_size"]
@@ -95,11 +95,16 @@ def auto_params(n_samples, n_features, n_features_y):
     """
     if n_samples <= SMALL_DATA_LIMIT:
         recipe = {name: SMALL_DATA_RECIPE[name] for name in AUTO_PARAMS}
-        # blocks of width 2x only for narrow latents: a 1,280-d image model's
-        # blocks stay 1x, which halves the fit (5,000 such pairs: ~3 minutes
-        # on 2 CPU cores instead of ~6, see benchmarks/bench_default_fit.py)
+        # Wide latents (a 1,280-d image model) cost the square of their width
+        # per block: blocks of width 1x, and one block on the wide side, keep
+        # a fit on 5,000 such pairs within 3 minutes on 2 CPU cores (two
+        # blocks of 2x took ~6 minutes; see benchmarks/bench_default_fit.py)
         if max(n_features, n_features_y) > WIDE:
             recipe["expansion"] = 1
+            recipe["n_layers"] = tuple(
+                1 if d > WIDE else recipe["n_layers"]
+                for d in (n_features, n_features_y)
+            )
         # never wider than the inputs: a 240-d and a 76-d view get a 240-d space
         recipe["n_components"] = min(
             recipe["n_components"], max(n_features, n_features_y)
