@@ -413,6 +413,7 @@ def _encode(args):
 METHODS = {
     "fusemix": "FuseMixAligner",
     "cca": "CCAAligner",
+    "csa": "CSAAligner",
     "procrustes": "ProcrustesAligner",
     "asif": "ASIFAligner",
 }
@@ -423,7 +424,7 @@ HYPER_PARAMETERS = (
         "--n-components",
         int,
         "n_components",
-        ("fusemix", "cca", "procrustes"),
+        ("fusemix", "cca", "csa", "procrustes"),
         "dimension of the shared space",
     ),
     ("--n-layers", int, "n_layers", ("fusemix",), "residual blocks per adapter"),
@@ -466,7 +467,27 @@ HYPER_PARAMETERS = (
         ("fusemix",),
         "float32, float16 or bfloat16: dtype of the latents on the device",
     ),
-    ("--reg", float, "reg", ("cca",), "CCA ridge, relative to the mean variance"),
+    (
+        "--loss",
+        str,
+        "loss",
+        ("fusemix",),
+        "infonce (symmetric InfoNCE) or sigmoid (SigLIP's pairwise sigmoid)",
+    ),
+    (
+        "--structure-weight",
+        float,
+        "structure_weight",
+        ("fusemix",),
+        "weight of the STRUCTURE regulariser (0: off)",
+    ),
+    (
+        "--reg",
+        float,
+        "reg",
+        ("cca", "csa"),
+        "CCA ridge, relative to the mean variance",
+    ),
     ("--n-anchors", int, "n_anchors", ("asif",), "ASIF anchor pairs (default: all)"),
     ("--k", int, "k", ("asif",), "ASIF similarities kept per row"),
     ("--p", float, "p", ("asif",), "ASIF exponent of the kept similarities"),
@@ -548,7 +569,10 @@ def _fit(args):
     )
     _say(args, f"fitting {name} on {Zx.shape[0]} pairs")
     start = time.perf_counter()
-    aligner.fit(Zx, Zy)
+    if method == "fusemix" and groups is not None:
+        aligner.fit(Zx, Zy, groups=groups)  # an item's rows are positives
+    else:
+        aligner.fit(Zx, Zy)
     seconds = time.perf_counter() - start
     save_model(aligner, args.out)
     report = retrieval_report(
@@ -804,7 +828,11 @@ def build_parser():
         "pickle; FuseMixAligner.load or the baselines' load open it). Unset "
         "hyper-parameters keep the estimator's defaults.",
     )
-    _add_pairs(fit, "item of each row (the rows of one image), for the training report")
+    _add_pairs(
+        fit,
+        "item of each row (the rows of one image): positives of each other in "
+        "training, one item in the report",
+    )
     fit.add_argument("--out", required=True, metavar="MODEL_DIR", help="where to save")
     fit.add_argument(
         "--method",
