@@ -87,7 +87,9 @@ def auto_params(n_samples, n_features, n_features_y):
     >>> from skfusemix._recipe import auto_params
     >>> p = auto_params(1000, 1280, 384)
     >>> p["n_layers"], p["expansion"], p["batch_size"], p["max_epochs"]
-    ((1, 2), 1, 125, 200)
+    (2, 1, 125, 200)
+    >>> auto_params(5000, 1280, 384)["max_epochs"]
+    160
     >>> auto_params(1000, 240, 76)["expansion"]
     2
     >>> auto_params(200_000, 1536, 1024)["batch_size"]
@@ -96,15 +98,13 @@ def auto_params(n_samples, n_features, n_features_y):
     if n_samples <= SMALL_DATA_LIMIT:
         recipe = {name: SMALL_DATA_RECIPE[name] for name in AUTO_PARAMS}
         # Wide latents (a 1,280-d image model) cost the square of their width
-        # per block: blocks of width 1x, and one block on the wide side, keep
-        # a fit on 5,000 such pairs within 3 minutes on 2 CPU cores (two
-        # blocks of 2x took ~6 minutes; see benchmarks/bench_default_fit.py)
+        # per block: blocks of width 1x for them (two blocks of 2x doubled
+        # the fit; see benchmarks/bench_default_fit.py)
         if max(n_features, n_features_y) > WIDE:
             recipe["expansion"] = 1
-            recipe["n_layers"] = tuple(
-                1 if d > WIDE else recipe["n_layers"]
-                for d in (n_features, n_features_y)
-            )
+        # 200 epochs up to 4,000 pairs, then a constant number of pair visits
+        # (fewer epochs of more steps each), at least 50 epochs
+        recipe["max_epochs"] = min(recipe["max_epochs"], max(50, 800_000 // n_samples))
         # never wider than the inputs: a 240-d and a 76-d view get a 240-d space
         recipe["n_components"] = min(
             recipe["n_components"], max(n_features, n_features_y)

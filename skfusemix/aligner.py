@@ -84,8 +84,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     Parameters marked "auto" are resolved in :meth:`fit` from the number of
     training pairs and the latent widths (the fitted values are the
     attributes of the same name ending in ``_``): up to 50,000 pairs the
-    small-data recipe (two residual blocks of width 2x; for latents wider
-    than 640, blocks of width 1x and one block on the wide side; a 256-d space, dropout 0.3, ``alpha=0.5``, 200 epochs of
+    small-data recipe (two residual blocks of width 2x, 1x for latents wider
+    than 640; a 256-d space, dropout 0.3, ``alpha=0.5``, 200 epochs of
     batches of 256), above it the paper's architecture with batches that
     grow with the data.  The paper's exact
     recipe is ``FuseMixAligner(**FuseMixAligner.paper_params())``.
@@ -98,7 +98,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     n_layers : int, tuple of (int, int) or "auto", default="auto"
         Residual blocks per adapter; a pair sets ``h_x`` and ``h_y``
         separately.  0 gives a linear adapter (LayerNorm then Linear).
-        "auto": 2 for small data (1 for latents wider than 640), 4 above.
+        "auto": 2 for small data, 4 above.
     expansion : int or "auto", default="auto"
         Hidden width of a block is ``expansion`` times its input width
         ("auto": 2 for small data with latents up to 640 wide, 1 for wider
@@ -124,7 +124,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     max_epochs : int or "auto", default="auto"
         Passes over the pairs.  An epoch is ``n_samples // (2 * batch_size)``
         steps with mixing, ``n_samples // batch_size`` without.  "auto": 200
-        for small data, 100 above.
+        up to 4,000 pairs, then ``800_000 // n_samples`` (at least 50) up to
+        50,000 pairs, 100 above.
     learning_rate : float, default=1e-3
         Peak AdamW learning rate.
     weight_decay : float, default=0.1
