@@ -241,6 +241,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         data).
     n_iter_ : int
         Number of epochs run.
+    n_iter_restored_ : int
+        How many of them this fit restored from a checkpoint in
+        ``checkpoint_dir`` instead of training them (all of them: a finished
+        fit reused).
     t_ : int
         Number of optimiser steps taken.
     device_ : torch.device
@@ -867,6 +871,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.temperature_ = float(loss_fn.temperature)
         self.history_ = history
         self.n_iter_ = len(history["epoch"])
+        self.n_iter_restored_ = result.restored_epochs
         self.device_ = device
         if "val_score" in result.history:
             self.validation_scores_ = list(result.history["val_score"])

@@ -72,10 +72,9 @@ def compare_aligners(methods, X_train, y_train, X_test, y_test, *, verbose=0):
         start = time.perf_counter()
         aligner.fit(X_train, y_train)
         seconds = time.perf_counter() - start
-        # A fit restored from a finished checkpoint reports the training time
-        # of the run that made it (history_["time"] is cumulative).
-        trained = getattr(aligner, "history_", {}).get("time") or [0.0]
-        cached = trained[-1] > seconds
+        # A fit restored whole from a finished checkpoint trained nothing now
+        restored = getattr(aligner, "n_iter_restored_", 0)
+        cached = restored > 0 and restored == aligner.n_iter_
         _say(
             verbose,
             f"  {name}: restored from an earlier run's checkpoint"

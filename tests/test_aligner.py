@@ -189,7 +189,7 @@ def test_grid_search_over_alpha_and_temperature_with_groups():
     ).astype(np.float32)
     groups = np.repeat(np.arange(60), 3)
     search = GridSearchCV(
-        FuseMixAligner(**FAST, random_state=0),
+        FuseMixAligner(**dict(FAST, max_epochs=30), random_state=0),
         {"alpha": [0.0, 1.0], "temperature": [0.05, 0.2]},
         cv=GroupKFold(n_splits=3),
     )

@@ -104,12 +104,12 @@ def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
         *("fit", "--x", str(tmp_path / "zx.npy"), "--y", str(tmp_path / "zy.npy")),
         *("--out", str(tmp_path / "m"), "--n-components", "16", "--n-layers", "1"),
         *("--batch-size", "32", "--max-epochs", "1", "--device", "cpu"),
-        *("--max-memory", "530k", "--storage-dtype", "float16", "-vv"),
+        *("--max-memory", "400k", "--storage-dtype", "float16", "-vv"),
     ]
     assert main(argv) == 0
     assert "streaming 3,000 pairs" in caplog.text
     model = FuseMixAligner.load(str(tmp_path / "m"))
-    assert model.get_params()["max_memory"] == 530 * 1024
+    assert model.get_params()["max_memory"] == 400 * 1024
     assert model.get_params()["storage_dtype"] == "float16"
 
 
@@ -122,7 +122,8 @@ def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
         0.5,
         3,
     )
-    assert params["dropout"] == 0.6  # unset options keep the estimator's defaults
+    assert params["dropout"] == "auto"  # unset options keep the estimator's defaults
+    assert model.dropout_ == 0.3  # ... which fit resolved from the data
     assert model.n_iter_ == 2
 
 

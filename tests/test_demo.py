@@ -63,7 +63,7 @@ def test_run_openmoji_demo_tables_and_figures(fake_demo, tmp_path):
     pytest.importorskip("matplotlib")
     result = demo.run_openmoji_demo(seed=0, out_dir=tmp_path, data_home=tmp_path)
     names = [r["method"] for r in result.retrieval]
-    expected = ["FuseMix", "no mixing (alpha=0)", "CCA", "Procrustes", "ASIF"]
+    expected = ["FuseMix", "no mixing (alpha=0)", "CCA", "CSA", "Procrustes", "ASIF"]
     assert names == [*expected, "chance"]
     assert result.n_train + result.n_test == 240
     chance = result.retrieval[-1]

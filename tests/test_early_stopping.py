@@ -7,6 +7,7 @@ from helpers import make_pairs
 from sklearn.utils import check_random_state
 
 from skfusemix import FuseMixAligner, retrieval_report
+from skfusemix._data import row_groups
 from skfusemix.engine._loop import mean_recall_at_1
 
 KW = dict(
@@ -35,7 +36,7 @@ def test_stops_early_and_restores_the_best_weights():
     assert aligner.n_iter_ - 1 - best_at >= 2 or max(scores[-3:]) < scores[-4] + 0.05
     # the final weights score the validation rows at the best score
     seed = int(check_random_state(0).randint(np.iinfo(np.int32).max))
-    _, val = aligner._validation_split(Zx, seed)
+    _, val = aligner._validation_split(row_groups(Zx), seed)
     assert aligner.score(Zx[val], Zy[val]) == pytest.approx(
         aligner.best_validation_score_, abs=1e-6
     )
@@ -44,7 +45,7 @@ def test_stops_early_and_restores_the_best_weights():
 def test_validation_split_keeps_an_items_captions_together():
     Zx, Zy = _captions()
     aligner = FuseMixAligner(**KW, early_stopping=True, validation_fraction=0.25)
-    train, val = aligner._validation_split(Zx, seed=3)
+    train, val = aligner._validation_split(row_groups(Zx), seed=3)
     train_items = {Zx[i].tobytes() for i in train}
     val_items = {Zx[i].tobytes() for i in val}
     assert not train_items & val_items

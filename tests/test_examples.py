@@ -6,9 +6,21 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
+#: Examples that take minutes: the full OpenMoji demo (two FuseMix fits on 3,201
+#: pairs of 1,280-d latents, and the encoding on a first run).  Marked slow: the
+#: README's quick test command leaves them out, CI runs them in a second step,
+#: and tests/test_demo.py checks the demo's code on stand-in data in seconds.
+SLOW = {"plot_openmoji_demo.py"}
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p
+        for p in EXAMPLES
+    ],
+    ids=lambda p: p.name,
+)
 def test_example_runs(path, capsys):
     runpy.run_path(str(path), run_name="__main__")
     assert capsys.readouterr().out.strip()

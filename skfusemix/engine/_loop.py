@@ -228,7 +228,7 @@ def train(
         checkpoint.restore(run, modules, optimizer, generator, stopper)
     step = run.n_steps
     schedule.last_epoch = step  # the restored optimiser holds that step's rate
-    epoch = len(run.history["epoch"])
+    epoch = run.restored_epochs = len(run.history["epoch"])
 
     for module in modules:
         module.train()
@@ -334,6 +334,7 @@ class TrainResult:
     interrupted: bool = False
     finished: bool = False  # early stopping triggered
     best_score: float | None = None
+    restored_epochs: int = 0  # epochs loaded from a checkpoint, not trained now
 
 
 class _StopOnInterrupt:
