@@ -354,27 +354,45 @@ def gather(Z, rows, chunk_rows=None):
 
 
 def _projected_row_groups(Z, chunk_rows):
-    projection = torch.from_numpy(
-        np.random.default_rng(0).standard_normal((Z.shape[1], 2))
-    )
+    projection = np.random.default_rng(0).standard_normal((Z.shape[1], 2))
     keys = np.empty((Z.shape[0], 2))
-    for start, rows in scan(Z, chunk_rows):
-        keys[start : start + len(rows)] = (rows.double() @ projection).numpy()
+    if isinstance(Z, torch.Tensor):  # on its own device, in row chunks
+        weights = torch.as_tensor(projection, device=Z.device)
+        step = chunk_rows or 65536
+        for start in range(0, Z.shape[0], step):
+            rows = Z[start : start + step].double()
+            keys[start : start + len(rows)] = (rows @ weights).cpu().numpy()
+    else:
+        weights = torch.from_numpy(projection)
+        for start, rows in scan(Z, chunk_rows):
+            keys[start : start + len(rows)] = (rows.double() @ weights).numpy()
     return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+#: Numeric matrices with more values than this are grouped by projections
+#: (16 bytes a row) instead of a sort of their rows (a copy of the matrix).
+_EXACT_GROUPING_LIMIT = 2**22
 
 
 def row_groups(X, chunk_rows=None):
     """Item labels of the rows of ``X``: identical rows are one item.
 
-    A :class:`numpy.memmap` is read in chunks and its rows keyed by two
-    random projections (distinct rows collide with probability ~0, and
-    memory is 16 bytes a row instead of a sort of the rows).
+    A :class:`numpy.memmap`, and any numeric matrix or tensor of more than
+    ``2**22`` values, is read in chunks and its rows keyed by two random
+    projections (distinct rows collide with probability ~0, and memory is
+    16 bytes a row instead of a sorted copy of the rows; a tensor stays on
+    its device).
 
     Works for numeric arrays (identical rows) and for sequences of raw inputs
     (identical strings, identical arrays such as images or waveforms).  Other
     objects (e.g. PIL images) are compared by identity.
     """
-    if isinstance(X, np.memmap):
+    if isinstance(X, np.memmap) or (
+        isinstance(X, np.ndarray | torch.Tensor)
+        and X.ndim == 2
+        and (X.dtype != object if isinstance(X, np.ndarray) else True)
+        and X.shape[0] * X.shape[1] > _EXACT_GROUPING_LIMIT
+    ):
         return _projected_row_groups(X, chunk_rows)
     if hasattr(X, "to_numpy"):
         X = X.to_numpy()
