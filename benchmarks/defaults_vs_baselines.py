@@ -159,7 +159,10 @@ def report(rows):
         ]
         best_baseline[n] = max(base) if base else float("nan")
     for method in methods:
-        if not method.startswith("FuseMix"):
+        if (
+            not method.startswith("FuseMix")
+            or np.isnan(list(best_baseline.values())).any()
+        ):
             continue
         ratios = [
             np.mean(
