@@ -99,14 +99,15 @@ def write_safetensors(path, tensors, metadata=None):
     atomic_replace(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def read_safetensors(path):
-    """Tensors (on CPU) and header metadata of a safetensors file; a
-    ``ValueError`` for anything that is not one."""
+def read_safetensors(path, framework="pt"):
+    """Tensors (torch on CPU, or NumPy arrays with ``framework="np"``) and
+    header metadata of a safetensors file; a ``ValueError`` for anything that
+    is not one."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path!r}.")
     try:
-        with safe_open(path, framework="pt", device="cpu") as f:
+        with safe_open(path, framework=framework, device="cpu") as f:
             metadata = f.metadata() or {}
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except Exception as exc:  # the Rust parser's SafetensorError, OSError, ...
@@ -141,13 +142,7 @@ def load_module_tensors(modules, tensors, source):
     ValueError names the problems and no module is touched.
     """
     expected = {k: v for k, v in module_tensors(modules).items()}
-    problems = []
-    missing = sorted(set(expected) - set(tensors))
-    unknown = sorted(set(tensors) - set(expected))
-    if missing:
-        problems.append(f"missing tensors {short_list(missing)}")
-    if unknown:
-        problems.append(f"unknown tensors {short_list(unknown)}")
+    problems = name_problems(expected, tensors, "tensors")
     for key in sorted(set(expected) & set(tensors)):
         got, want = tensors[key], expected[key]
         if tuple(got.shape) != tuple(want.shape):
@@ -169,6 +164,19 @@ def load_module_tensors(modules, tensors, source):
             name: tensors[f"{prefix}.{name}"] for name in module.state_dict().keys()
         }
         module.load_state_dict(state, strict=True)
+
+
+def name_problems(expected, got, what):
+    """``["missing <what> 'a', 'b'", "unknown <what> 'c'"]`` for the names of
+    ``expected`` that ``got`` lacks and the names of ``got`` not expected."""
+    problems = []
+    missing = sorted(set(expected) - set(got))
+    unknown = sorted(set(got) - set(expected))
+    if missing:
+        problems.append(f"missing {what} {short_list(missing)}")
+    if unknown:
+        problems.append(f"unknown {what} {short_list(unknown)}")
+    return problems
 
 
 def short_list(keys, limit=5):

@@ -25,16 +25,15 @@ import warnings
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
 from ._io import (
     atomic_replace,
     load_module_tensors,
     module_tensors,
+    name_problems,
     read_json,
     read_safetensors,
     sha256_file,
-    short_list,
     write_json,
     write_safetensors,
 )
@@ -562,21 +561,8 @@ def load_baseline(cls, path):
             f"{weights_path!r} is not the file {CONFIG_FILE} was saved with (its "
             "SHA-256 differs): the arrays were modified or come from another model."
         )
-    try:
-        with safe_open(weights_path, framework="np") as f:
-            arrays = {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # the Rust parser's SafetensorError, OSError, ...
-        raise ValueError(
-            f"{weights_path!r} is not a valid safetensors file: {exc}"
-        ) from None
-
-    problems = []
-    missing = sorted(set(names) - set(arrays))
-    extra = sorted(set(arrays) - set(names))
-    if missing:
-        problems.append(f"missing arrays {short_list(missing)}")
-    if extra:
-        problems.append(f"unknown arrays {short_list(extra)}")
+    arrays, _ = read_safetensors(weights_path, framework="np")
+    problems = name_problems(names, arrays, "arrays")
     for name in sorted(set(names) & set(arrays)):
         got = arrays[name]
         want_shape = tuple(sizes[s] for s in names[name])

@@ -52,3 +52,22 @@ def save_tiny_whisper(path, width=12, mel_bins=16):
     WhisperModel(config).save_pretrained(path)
     WhisperFeatureExtractor(feature_size=mel_bins, chunk_length=1).save_pretrained(path)
     return str(path)
+
+
+#: Every public module: its __all__ is documented (docstrings with examples,
+#: entries in docs/api.rst).
+PUBLIC_MODULES = [
+    "skfusemix",
+    "skfusemix.base",
+    "skfusemix.metrics",
+    "skfusemix.baselines",
+    "skfusemix.encoders",
+    "skfusemix.datasets",
+    "skfusemix.plotting",
+    "skfusemix.selection",
+    "skfusemix.zero_shot",
+    "skfusemix.exceptions",
+    "skfusemix.engine.losses",
+    "skfusemix.engine.mixing",
+    "skfusemix.engine.nn",
+]

@@ -5,23 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import PUBLIC_MODULES
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
 
-PUBLIC_MODULES = [
-    "skfusemix",
-    "skfusemix.metrics",
-    "skfusemix.baselines",
-    "skfusemix.encoders",
-    "skfusemix.datasets",
-    "skfusemix.plotting",
-    "skfusemix.selection",
-    "skfusemix.zero_shot",
-    "skfusemix.exceptions",
-    "skfusemix.engine.losses",
-    "skfusemix.engine.mixing",
-    "skfusemix.engine.nn",
-]
 
 _CURRENTMODULE = re.compile(r"^\.\. (?:py:)?currentmodule:: (\S+)\s*$")
 _DIRECTIVE = re.compile(r"^\.\. (?:py:)?(\w+)::\s*(\S*)\s*$")

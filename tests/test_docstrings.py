@@ -5,22 +5,7 @@ import importlib
 import inspect
 
 import pytest
-
-PUBLIC_MODULES = [
-    "skfusemix",
-    "skfusemix.base",
-    "skfusemix.metrics",
-    "skfusemix.baselines",
-    "skfusemix.encoders",
-    "skfusemix.datasets",
-    "skfusemix.plotting",
-    "skfusemix.selection",
-    "skfusemix.zero_shot",
-    "skfusemix.exceptions",
-    "skfusemix.engine.losses",
-    "skfusemix.engine.mixing",
-    "skfusemix.engine.nn",
-]
+from helpers import PUBLIC_MODULES
 
 
 def _public_objects():
