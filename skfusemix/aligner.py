@@ -5,6 +5,7 @@ import json
 import numbers
 import os
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -691,7 +692,6 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         :func:`skfusemix.engine._plan.plan_fit_memory`)."""
         batch_size = self._effective_batch_size(batch_size, n_train)
         mixing = self.alpha_ > 0
-        steps = n_train // rows_per_step(batch_size, mixing) * self.max_epochs_
         on_device = any(
             isinstance(Z, torch.Tensor) and Z.device.type != "cpu" for Z in (X, y)
         )
@@ -717,7 +717,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             n_validation=0 if val_idx is None else len(val_idx),
             storage_bytes=storage.itemsize,
         )
-        return FitPlan(
+        plan = FitPlan(
             n_samples=n_train,
             batch_size=batch_size,
             max_epochs=self.max_epochs_,
@@ -734,8 +734,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             compile=self.compile,
             verbose=self.verbose,
             structure_weight=float(self.structure_weight),
-            structure_warmup=steps // 10,
         )
+        # STRUCTURE's weight ramps up over the first 10% of the steps
+        return replace(plan, structure_warmup=plan.total_steps // 10)
 
     def _initial_modules(self, warm, d_x, d_y, device, stats):
         """Fresh adapters (with the standardisation statistics of the
