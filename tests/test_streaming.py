@@ -317,10 +317,13 @@ print(json.dumps({{"growth": status("VmHWM") - before, "path": a.data_path_,
     not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc"
 )
 def test_streaming_memory_stays_within_the_budget(tmp_path):
-    """A fit over 2 x 150 MB of latents with a 64 MiB budget: the resident
-    memory grows by about the budget, not by the data."""
+    """A fit over 2 x 300 MB of latents with a 64 MiB budget: the resident
+    memory grows by the budget plus per-row bookkeeping (item codes, the
+    validation mask) and the allocator's slack, not by the data.  Measured on
+    2 cores: 100-200 MB over repeated runs (glibc keeps freed arenas, so the
+    figure varies from run to run); loading the data would take 614 MB."""
     budget = 64 * 2**20
-    script = _BOUNDED.format(n=600_000, d=64, path=str(tmp_path), budget=budget)
+    script = _BOUNDED.format(n=600_000, d=128, path=str(tmp_path), budget=budget)
     try:
         out = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, check=True
@@ -332,8 +335,8 @@ def test_streaming_memory_stays_within_the_budget(tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["path"] == "stream"
     assert result["steps"] == 600_000 // 2048
-    assert result["data"] > 4 * budget
-    assert result["growth"] < 2 * budget, result
+    assert result["data"] > 9 * budget
+    assert result["growth"] < 4 * budget, result
 
 
 def test_compiled_fit_matches_eager(pairs, monkeypatch):
