@@ -17,6 +17,7 @@ from ._version import __version__
 #: Public name -> the submodule that defines it.
 _LAZY = {
     "FuseMixAligner": "aligner",
+    "AnchorBinding": "binding",
     "ASIFAligner": "baselines",
     "CCAAligner": "baselines",
     "ProcrustesAligner": "baselines",
@@ -31,6 +32,7 @@ _SUBMODULES = {
     "aligner",
     "base",
     "baselines",
+    "binding",
     "cli",
     "datasets",
     "demo",
@@ -45,6 +47,7 @@ _SUBMODULES = {
 
 __all__ = [
     "ASIFAligner",
+    "AnchorBinding",
     "CCAAligner",
     "CSAAligner",
     "FuseMixAligner",

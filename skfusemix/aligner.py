@@ -41,7 +41,7 @@ from .engine._checkpoint import Checkpoint, data_digest, weights_digest
 from .engine._loop import Validation, train
 from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
 from .engine.losses import SigmoidLoss, StructureRegularizer, SymmetricInfoNCE
-from .engine.nn import Adapter, Standardize
+from .engine.nn import Adapter, FixedSpace, Standardize
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
 
 __all__ = ["FuseMixAligner"]
@@ -198,7 +198,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     standardize : bool, default=True
         Standardise each modality's features (mean 0, variance 1, statistics
         of the latents passed to :meth:`fit`) as the adapters' first layer;
-        the statistics are fitted buffers, saved with the weights.
+        the statistics are fitted buffers, saved with the weights.  With
+        ``fixed_y``, y itself is left as it is: ``h_x`` predicts y's
+        standardised features and maps them back to y's mean and scale as
+        its last layer.
     loss : {"infonce", "sigmoid"}, default="infonce"
         The contrastive objective: CLIP's symmetric InfoNCE, or SigLIP's
         pairwise sigmoid loss (learned scale ``1 / temperature`` and bias).
@@ -213,13 +216,24 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     structure_levels : int, default=1
         Neighbourhood hops compared by STRUCTURE (powers of the batch's
         neighbourhood distribution).
+    fixed_y : bool, default=False
+        One-sided alignment: y's own latent space is the shared space.  Only
+        ``h_x`` is trained; it maps X into y's space (``n_components_`` is
+        y's width, so ``n_components`` must be "auto" or that width), and
+        :meth:`transform_y` returns the L2-normalised y latents, unchanged in
+        direction.  So ``transform(X)`` can be searched against vectors that
+        the y encoder embedded long ago (an existing index), and several
+        modalities aligned into the same y space can be compared with each
+        other (see :class:`~skfusemix.AnchorBinding`).  y is not
+        standardised and ``n_layers`` is one int (the blocks of ``h_x``).
 
     Attributes
     ----------
     adapter_x_ : torch.nn.Module
         The fitted adapter ``h_x`` (in eval mode).
     adapter_y_ : torch.nn.Module
-        The fitted adapter ``h_y`` (in eval mode).
+        The fitted adapter ``h_y`` (in eval mode); with ``fixed_y`` a
+        :class:`~skfusemix.engine.nn.FixedSpace`, which has no parameters.
     temperature_ : float
         Temperature at the end of training.
     history_ : dict of list
@@ -228,7 +242,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     n_components_ : int
         Dimension of the shared space used.
     n_layers_ : tuple of (int, int)
-        Residual blocks of ``h_x`` and ``h_y``.
+        Residual blocks of ``h_x`` and ``h_y`` (0 for ``h_y`` with
+        ``fixed_y``).
     expansion_ : int
         Hidden-width factor of the blocks.
     dropout_ : float
@@ -347,6 +362,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "loss": [StrOptions({"infonce", "sigmoid"})],
         "structure_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "structure_levels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "fixed_y": ["boolean"],
     }
 
     def __init__(
@@ -382,6 +398,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         loss="infonce",
         structure_weight=0.0,
         structure_levels=1,
+        fixed_y=False,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -413,6 +430,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.loss = loss
         self.structure_weight = structure_weight
         self.structure_levels = structure_levels
+        self.fixed_y = fixed_y
 
     @staticmethod
     def paper_params():
@@ -523,7 +541,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         groups = self._check_groups(groups, X)
         stats = (
             check_input_scale(X, "X", warn=not self.standardize),
-            check_input_scale(y, "y", warn=not self.standardize),
+            check_input_scale(y, "y", warn=not self.standardize or self.fixed_y),
         )
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -652,11 +670,30 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         }
         self.n_components_ = int(resolved["n_components"])
         self.n_layers_ = check_n_layers(resolved["n_layers"])
+        if self.fixed_y:
+            self._check_one_sided(n_features_y)
+            self.n_components_ = n_features_y
+            self.n_layers_ = (self.n_layers_[0], 0)
         self.expansion_ = int(resolved["expansion"])
         self.dropout_ = float(resolved["dropout"])
         self.alpha_ = float(resolved["alpha"])
         self.max_epochs_ = int(resolved["max_epochs"])
         return resolved["batch_size"]
+
+    def _check_one_sided(self, n_features_y):
+        """Parameters that contradict ``fixed_y=True`` (y's space is the
+        shared space and has no adapter)."""
+        if self.n_components not in ("auto", n_features_y):
+            raise ValueError(
+                f"fixed_y=True aligns X into y's own {n_features_y}-d space, so "
+                f"n_components must be 'auto' or {n_features_y}, got "
+                f"{self.n_components!r}."
+            )
+        if isinstance(self.n_layers, tuple | list):
+            raise ValueError(
+                "fixed_y=True trains no adapter h_y, so n_layers must be one int (the "
+                f"blocks of h_x) or 'auto', got {self.n_layers!r}."
+            )
 
     def _batches(self, X, y, groups, train_idx, device, storage, plan, seed):
         """The batch source of the training pairs, with their group codes
@@ -753,9 +790,26 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             return adapter_x, adapter_y, loss_fn
         adapter_x, adapter_y, loss_fn = self._build_modules(d_x, d_y)
         if self.standardize:
-            for adapter, (mean, std) in zip((adapter_x, adapter_y), stats):
-                # constant features: scale 1 (they carry no information)
-                adapter.standardize.set_(mean, np.where(std > 0, std, 1.0))
+            # constant features: scale 1 (they carry no information)
+            (mean_x, std_x), (mean_y, std_y) = stats
+            std_x, std_y = (
+                np.where(std_x > 0, std_x, 1.0),
+                np.where(std_y > 0, std_y, 1.0),
+            )
+            adapter_x.standardize.set_(mean_x, std_x)
+            if self.fixed_y:  # h_x predicts y's standardised coordinates
+                adapter_x.unstandardize.set_(mean_y, std_y)
+            else:
+                adapter_y.standardize.set_(mean_y, std_y)
+        if self.fixed_y and self.loss == "sigmoid":
+            # The sigmoid loss is not shift-invariant: in a fixed space whose
+            # vectors share an offset, every pair starts at a high cosine c
+            # (|mean|^2 / (|mean|^2 + total variance), the expected cosine
+            # of two random y rows), so the bias starts that much lower.
+            mean_y, std_y = stats[1]
+            c = float(np.sum(mean_y**2) / (np.sum(mean_y**2) + np.sum(std_y**2)))
+            with torch.no_grad():
+                loss_fn.bias.sub_(c / loss_fn.temperature)
         return adapter_x.to(device), adapter_y.to(device), loss_fn.to(device)
 
     def _build_modules(self, d_x, d_y, temperature=None):
@@ -768,9 +822,14 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         }
         n_x, n_y = self.n_layers_
         objective = SigmoidLoss if self.loss == "sigmoid" else SymmetricInfoNCE
+        unstandardize = self.fixed_y and self.standardize
         return (
-            Adapter(d_x, self.n_components_, n_x, **kwargs),
-            Adapter(d_y, self.n_components_, n_y, **kwargs),
+            Adapter(
+                d_x, self.n_components_, n_x, unstandardize=unstandardize, **kwargs
+            ),
+            FixedSpace()
+            if self.fixed_y
+            else Adapter(d_y, self.n_components_, n_y, **kwargs),
             objective(
                 temperature=self.temperature if temperature is None else temperature,
                 learn_temperature=self.learn_temperature,
@@ -786,10 +845,16 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         )
 
     def _check_warm_start(self):
-        for name, adapter, n_layers in (
-            ("x", self.adapter_x_, self.n_layers_[0]),
-            ("y", self.adapter_y_, self.n_layers_[1]),
-        ):
+        if isinstance(self.adapter_y_, FixedSpace) != self.fixed_y:
+            raise ValueError(
+                f"warm_start=True cannot continue: the fitted aligner has "
+                f"fixed_y={not self.fixed_y} but the parameters ask for "
+                f"fixed_y={self.fixed_y}.  Set warm_start=False to train from scratch."
+            )
+        sides = [("x", self.adapter_x_, self.n_layers_[0])]
+        if not self.fixed_y:
+            sides.append(("y", self.adapter_y_, self.n_layers_[1]))
+        for name, adapter, n_layers in sides:
             found = (
                 adapter.proj.out_features,
                 len(adapter.blocks),
@@ -987,7 +1052,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Returns
         -------
         Sy : ndarray of shape (n_samples, n_components)
-            L2-normalised float32 embeddings.
+            L2-normalised float32 embeddings; with ``fixed_y``, the y latents
+            themselves, L2-normalised.
         """
         check_is_fitted(self)
         if hasattr(self, "y_transformer_"):

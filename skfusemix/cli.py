@@ -482,6 +482,14 @@ HYPER_PARAMETERS = (
         "weight of the STRUCTURE regulariser (0: off)",
     ),
     (
+        "--fixed-y",
+        "flag",
+        "fixed_y",
+        ("fusemix",),
+        "one-sided: train only h_x, into y's own space (y is kept as it is, "
+        "so an existing index of y vectors can be queried)",
+    ),
+    (
         "--reg",
         float,
         "reg",
@@ -843,6 +851,11 @@ def build_parser():
     for option, type_, name, methods, help_ in HYPER_PARAMETERS:
         if methods != ("fusemix",):
             help_ = f"{help_} ({', '.join(methods)})"
+        if type_ == "flag":
+            fit.add_argument(
+                option, action="store_const", const=True, dest=name, help=help_
+            )
+            continue
         fit.add_argument(
             option, type=_TYPES.get(type_, type_), dest=name, default=None, help=help_
         )

@@ -61,6 +61,7 @@ PUBLIC_MODULES = [
     "skfusemix.base",
     "skfusemix.metrics",
     "skfusemix.baselines",
+    "skfusemix.binding",
     "skfusemix.encoders",
     "skfusemix.datasets",
     "skfusemix.plotting",

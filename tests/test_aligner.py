@@ -29,7 +29,15 @@ from skfusemix._data import resolve_device
             batch_size=16,
             max_epochs=3,
             random_state=0,
-        )
+        ),
+        FuseMixAligner(  # one-sided: y's own space is the shared space
+            n_layers=1,
+            expansion=2,
+            batch_size=16,
+            max_epochs=3,
+            random_state=0,
+            fixed_y=True,
+        ),
     ]
 )
 def test_sklearn_compatible(estimator, check):

@@ -7,6 +7,7 @@ from torch import nn
 
 __all__ = [
     "Adapter",
+    "FixedSpace",
     "ResidualBlock",
     "Standardize",
     "count_flops_per_row",
@@ -15,7 +16,8 @@ __all__ = [
 
 
 class Standardize(nn.Module):
-    """Fixed per-feature standardisation ``(z - mean) / scale``.
+    """Fixed per-feature standardisation ``(z - mean) / scale``, or its
+    inverse ``z * scale + mean``.
 
     The statistics are buffers (saved with the weights, never trained), set
     once from the training latents with :meth:`set_`.
@@ -24,6 +26,8 @@ class Standardize(nn.Module):
     ----------
     dim : int
         Number of features.
+    inverse : bool, default=False
+        Map standardised values back to the original scale instead.
 
     Examples
     --------
@@ -35,8 +39,9 @@ class Standardize(nn.Module):
     tensor([[1., 1.]])
     """
 
-    def __init__(self, dim):
+    def __init__(self, dim, inverse=False):
         super().__init__()
+        self.inverse = inverse
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
 
@@ -47,7 +52,12 @@ class Standardize(nn.Module):
         self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
 
     def forward(self, z):
+        if self.inverse:
+            return z * self.scale + self.mean
         return (z - self.mean) / self.scale
+
+    def extra_repr(self):
+        return "inverse=True" if self.inverse else ""
 
 
 class ResidualBlock(nn.Module):
@@ -87,7 +97,7 @@ class ResidualBlock(nn.Module):
 
 class Adapter(nn.Module):
     """Fusion adapter: ``[Standardize] -> [ResidualBlock] * n_layers ->
-    LayerNorm -> Linear``.
+    LayerNorm -> Linear [-> inverse Standardize]``.
 
     Maps latents of one frozen encoder (width ``in_dim``) into the shared
     space (width ``out_dim``).  The output is *not* normalised; the loss and
@@ -108,6 +118,13 @@ class Adapter(nn.Module):
     standardize : bool, default=False
         Start with a :class:`Standardize` layer (attribute ``standardize``)
         whose statistics the caller sets; else the input goes in as it is.
+    unstandardize : bool, default=False
+        End with an inverse :class:`Standardize` layer (attribute
+        ``unstandardize``, statistics set by the caller): the adapter then
+        predicts standardised coordinates of a fixed target space and
+        returns them on that space's own scale and offset.  One-sided
+        alignment uses it, so that a target space whose vectors all point
+        one way (a common offset) is as easy to reach as a centred one.
 
     Examples
     --------
@@ -118,7 +135,14 @@ class Adapter(nn.Module):
     """
 
     def __init__(
-        self, in_dim, out_dim, n_layers=4, expansion=4, dropout=0.0, standardize=False
+        self,
+        in_dim,
+        out_dim,
+        n_layers=4,
+        expansion=4,
+        dropout=0.0,
+        standardize=False,
+        unstandardize=False,
     ):
         super().__init__()
         self.standardize = Standardize(in_dim) if standardize else nn.Identity()
@@ -127,9 +151,35 @@ class Adapter(nn.Module):
         )
         self.norm = nn.LayerNorm(in_dim)
         self.proj = nn.Linear(in_dim, out_dim)
+        self.unstandardize = (
+            Standardize(out_dim, inverse=True) if unstandardize else nn.Identity()
+        )
 
     def forward(self, z):
-        return self.proj(self.norm(self.blocks(self.standardize(z))))
+        z = self.proj(self.norm(self.blocks(self.standardize(z))))
+        return self.unstandardize(z)
+
+
+class FixedSpace(nn.Module):
+    """The frozen side of one-sided alignment: the target encoder's own
+    space, with no parameters.
+
+    Returns its input unchanged; the loss and
+    :meth:`~skfusemix.FuseMixAligner.transform_y` L2-normalise it, so the
+    direction of every target latent is kept and vectors embedded by the
+    target encoder long ago (an existing index) stay valid.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfusemix.engine.nn import FixedSpace
+    >>> z = torch.randn(3, 5)
+    >>> bool(torch.equal(FixedSpace()(z), z)), len(list(FixedSpace().parameters()))
+    (True, 0)
+    """
+
+    def forward(self, z):
+        return z
 
 
 def no_weight_decay(name, param):
