@@ -460,7 +460,7 @@ def _jsonable(x):
 
 
 def _excerpt(raw, width=200):
-    text = raw.decode("utf-8", "replace").strip() if raw else ""
+    text = " ".join(raw.decode("utf-8", "replace").split()) if raw else ""
     return (text[:width] + "...") if len(text) > width else (text or "(no body)")
 
 
