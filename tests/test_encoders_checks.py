@@ -3,6 +3,8 @@
 The generic checks feed 2-D numeric arrays.  They apply to:
 
 - ``TorchEncoder``: each row is one input of the module;
+- ``CallableEncoder``: each row is one input of the function (here a local
+  one; tests/test_blackbox.py runs it against an HTTP server);
 - ``AudioEncoder``: each row is one waveform (a tiny Whisper with 1-second
   windows accepts any clip length).
 
@@ -22,7 +24,13 @@ import torch
 from helpers import save_tiny_whisper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skfusemix.encoders import AudioEncoder, ImageEncoder, TextEncoder, TorchEncoder
+from skfusemix.encoders import (
+    AudioEncoder,
+    CallableEncoder,
+    ImageEncoder,
+    TextEncoder,
+    TorchEncoder,
+)
 
 _NO_FEATURE_COUNT = (
     "raw-input encoder: the inputs are items (waveforms of any length, images, "
@@ -47,6 +55,12 @@ def _row_stats():
     return _RowStats()
 
 
+def _row_stats_batch(batch):
+    """A black-box function: mean, max and min of each input row."""
+    rows = np.asarray(batch, dtype=np.float64)
+    return np.stack([rows.mean(1), rows.max(1), rows.min(1)], 1)
+
+
 def _tiny_whisper_dir():
     path = tempfile.mkdtemp(prefix="skfusemix-tiny-whisper-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
@@ -68,6 +82,9 @@ def _expected_failed_checks(estimator):
         TorchEncoder(_row_stats, pooling=None),
         TorchEncoder(_row_stats, pooling=None, normalize=True, batch_size=3),
         AudioEncoder(_WHISPER, batch_size=16),
+        CallableEncoder(
+            _row_stats_batch, identity="row-stats", batch_size=3, max_concurrency=2
+        ),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

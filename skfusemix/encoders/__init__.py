@@ -10,7 +10,10 @@ those latents:
 - :class:`AudioEncoder`: 1-D waveforms, Hugging Face speech models (Whisper
   encoder, wav2vec 2.0, HuBERT, ...);
 - :class:`TorchEncoder`: any ``torch.nn.Module`` plus a preprocessing
-  callable.
+  callable;
+- :class:`CallableEncoder`: any function embedding a batch, such as a
+  remote embedding API (:func:`http_embedder`), with bounded concurrency and
+  retries.
 
 All are stateless (``fit`` only validates), load their model lazily, cache
 latents per input with ``memory=`` and return float32 arrays.
@@ -20,6 +23,7 @@ latents per input with ``memory=`` and return float32 arrays.
 """
 
 from ._audio import AudioEncoder
+from ._blackbox import CallableEncoder, http_embedder
 from ._image import ImageEncoder
 from ._memmap import encode_to_npy, latent_metadata, read_latent_metadata
 from ._text import TextEncoder
@@ -27,10 +31,12 @@ from ._torch_encoder import TorchEncoder
 
 __all__ = [
     "AudioEncoder",
+    "CallableEncoder",
     "ImageEncoder",
     "TextEncoder",
     "TorchEncoder",
     "encode_to_npy",
+    "http_embedder",
     "latent_metadata",
     "read_latent_metadata",
 ]

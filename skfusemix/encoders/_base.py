@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_memory
+from sklearn.utils.validation import check_array, check_memory
 from tqdm.auto import tqdm
 
 from .._data import resolve_device
@@ -20,7 +21,7 @@ from ._cache import LatentStore
 from ._fingerprint import fingerprint_object, hash_item
 from ._loading import model_fingerprint
 
-__all__ = ["BaseEncoder"]
+__all__ = ["BaseEncoder", "ProbedWidthMixin"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +217,11 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         return LatentStore(memory.location, key, description=desc)
 
     # ----------------------------------------------------------------- encoding
+    def _encoding_device(self):
+        return resolve_device(self.device)
+
     def _encode(self, items):
-        device = resolve_device(self.device)
+        device = self._encoding_device()
         digests = [hash_item(x) for x in items]
         index = {}
         inverse = np.empty(len(items), dtype=np.intp)
@@ -243,7 +247,16 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             int(found.sum()),
         )
         if len(missing):
-            new = self._encode_uncached([items[first[j]] for j in missing], device)
+            try:
+                new = self._encode_uncached([items[first[j]] for j in missing], device)
+            except BaseException as exc:
+                # an encoder that failed part-way may attach what it finished as
+                # ``exc.encoded = (done_mask, values)``: cache it for the rerun
+                done = getattr(exc, "encoded", None)
+                if store is not None and done is not None and done[0].any():
+                    rows = np.flatnonzero(done[0])
+                    store.add([unique[missing[j]] for j in rows], done[1][rows])
+                raise
             if values is None:
                 values = np.empty((len(unique), new.shape[1]), dtype=np.float32)
             values[missing] = new
@@ -291,6 +304,59 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
                     out = np.empty((n, emb.shape[1]), dtype=np.float32)
                 out[idx] = emb
         return out
+
+
+class ProbedWidthMixin:
+    """Encoders whose latent width is known only by encoding: ``fit`` encodes
+    the first input (cached with ``memory=``) and records ``n_features_out_``."""
+
+    def fit(self, X, y=None):
+        """Check the parameters and inputs, and record the latent width.
+
+        Parameters
+        ----------
+        X : sequence of raw inputs
+            The inputs :meth:`transform` will encode; the first one is
+            encoded to find the width of the latents.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The encoder.
+        """
+        self._check_params()
+        items = self._check_inputs(_reject_sparse(X))
+        self.n_features_out_ = self._encode(items[:1]).shape[1]
+        return self
+
+    def _check_inputs(self, X):
+        if isinstance(X, str | bytes):
+            raise TypeError("Expected a sequence of inputs; got a single string.")
+        if not hasattr(X, "__iter__") and hasattr(X, "__array__"):
+            X = np.asarray(X)
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biufc":
+            # rows of a numeric array are the inputs: the usual checks apply
+            X = check_array(X, dtype=None, allow_nd=True, input_name="X")
+        try:
+            items = list(X)
+        except TypeError:
+            raise TypeError(
+                f"Expected a sequence of inputs; got {type(X).__name__}."
+            ) from None
+        if not items:
+            raise ValueError("Expected at least one input; got an empty input.")
+        return items
+
+    def _n_features_out(self):
+        n = getattr(self, "n_features_out_", None)
+        if n is None:
+            raise NotFittedError(
+                f"The width of a {type(self).__name__}'s latents is known after "
+                "fit(X); call fit first."
+            )
+        return n
 
 
 def _reject_sparse(X):

@@ -55,12 +55,18 @@ def latent_metadata(encoder):
     >>> meta["encoder"], meta["model"], meta["params"]["pooling"]
     ('TextEncoder', 'sentence-transformers/all-MiniLM-L6-v2', 'mean')
     """
+    # an encoder may name more parameters that leave the latents unchanged
+    # (``_metadata_exclude``) and describe its model itself (``_latent_identity``)
+    skip = set(_RUN_PARAMS) | set(getattr(encoder, "_metadata_exclude", ()))
     params = {}
     for name, value in sorted(encoder.get_params(deep=False).items()):
-        if name in _RUN_PARAMS:
+        if name in skip:
             continue
         params[name] = _describe(value)
-    model = getattr(encoder, "model", getattr(encoder, "module", None))
+    if hasattr(encoder, "_latent_identity"):
+        model = encoder._latent_identity()
+    else:
+        model = getattr(encoder, "model", getattr(encoder, "module", None))
     return {
         "encoder": type(encoder).__name__,
         "model": _describe(model),

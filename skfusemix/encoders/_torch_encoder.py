@@ -2,16 +2,15 @@
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseEncoder, _reject_sparse, bundle
+from ._base import BaseEncoder, ProbedWidthMixin, bundle
 from ._pooling import pool
 
 __all__ = ["TorchEncoder"]
 
 
-class TorchEncoder(BaseEncoder):
+class TorchEncoder(ProbedWidthMixin, BaseEncoder):
     """Encode raw inputs with any frozen ``torch.nn.Module``.
 
     For models outside ``transformers`` (timm, torchvision, EfficientNet-Lite,
@@ -124,27 +123,6 @@ class TorchEncoder(BaseEncoder):
         self.memory = memory
         self.verbose = verbose
 
-    def fit(self, X, y=None):
-        """Check the parameters and inputs, and record the latent width.
-
-        Parameters
-        ----------
-        X : sequence of raw inputs
-            Inputs accepted by ``preprocess``; the first one is encoded to
-            find the width of the latents.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The encoder.
-        """
-        self._check_params()
-        items = self._check_inputs(_reject_sparse(X))
-        self.n_features_out_ = self._encode(items[:1]).shape[1]
-        return self
-
     def _check_params(self):
         device = super()._check_params()
         if self.module is None or not callable(self.module):
@@ -153,24 +131,6 @@ class TorchEncoder(BaseEncoder):
                 f"one; got {self.module!r}."
             )
         return device
-
-    def _check_inputs(self, X):
-        if isinstance(X, str | bytes):
-            raise TypeError("Expected a sequence of inputs; got a single string.")
-        if not hasattr(X, "__iter__") and hasattr(X, "__array__"):
-            X = np.asarray(X)
-        if isinstance(X, np.ndarray) and X.dtype.kind in "biufc":
-            # rows of a numeric array are the inputs: the usual checks apply
-            X = check_array(X, dtype=None, allow_nd=True, input_name="X")
-        try:
-            items = list(X)
-        except TypeError:
-            raise TypeError(
-                f"Expected a sequence of inputs; got {type(X).__name__}."
-            ) from None
-        if not items:
-            raise ValueError("Expected at least one input; got an empty input.")
-        return items
 
     def _model_fingerprint(self):
         from ._fingerprint import fingerprint_object
@@ -203,17 +163,6 @@ class TorchEncoder(BaseEncoder):
             loaded.model.to(memory_format=torch.channels_last)
             loaded.channels_last = True
         return loaded
-
-    def _n_features_out(self):
-        n = getattr(self, "n_features_out_", None)
-        if n is None:
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(
-                "The width of a TorchEncoder's latents is known after fit(X); call fit "
-                "first."
-            )
-        return n
 
     def _preprocess_one(self, item):
         try:
