@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 _FORMAT = "skfusemix-latents"
 _VERSION = 1
 # parameters that describe how latents were made (others: speed or caching only)
-_RUN_PARAMS = ("memory", "verbose", "batch_size", "device")
+_RUN_PARAMS = ("memory", "verbose", "batch_size", "device", "n_threads")
 
 
 def _metadata_path(path):
@@ -60,7 +60,11 @@ def latent_metadata(encoder):
         if name in _RUN_PARAMS:
             continue
         params[name] = _describe(value)
-    model = getattr(encoder, "model", getattr(encoder, "module", None))
+    describe = getattr(encoder, "_model_description", None)
+    if describe is not None:  # e.g. model=None meaning a packaged model
+        model = describe()
+    else:
+        model = getattr(encoder, "model", getattr(encoder, "module", None))
     return {
         "encoder": type(encoder).__name__,
         "model": _describe(model),
