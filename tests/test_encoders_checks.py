@@ -19,16 +19,10 @@ import tempfile
 
 import numpy as np
 import torch
-from helpers import save_tiny_whisper
+from helpers import raw_input_expected_failed_checks, save_tiny_whisper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusemix.encoders import AudioEncoder, ImageEncoder, TextEncoder, TorchEncoder
-
-_NO_FEATURE_COUNT = (
-    "raw-input encoder: the inputs are items (waveforms of any length, images, "
-    "paths), not vectors with a fixed number of features, so n_features_in_ is not "
-    "defined and a different row width is not an error"
-)
 
 
 class _RowStats(torch.nn.Module):
@@ -56,20 +50,13 @@ def _tiny_whisper_dir():
 _WHISPER = _tiny_whisper_dir()
 
 
-def _expected_failed_checks(estimator):
-    return {
-        "check_n_features_in": _NO_FEATURE_COUNT,
-        "check_n_features_in_after_fitting": _NO_FEATURE_COUNT,
-    }
-
-
 @parametrize_with_checks(
     [
         TorchEncoder(_row_stats, pooling=None),
         TorchEncoder(_row_stats, pooling=None, normalize=True, batch_size=3),
         AudioEncoder(_WHISPER, batch_size=16),
     ],
-    expected_failed_checks=_expected_failed_checks,
+    expected_failed_checks=raw_input_expected_failed_checks,
 )
 def test_sklearn_compatible_encoder(estimator, check):
     check(estimator)

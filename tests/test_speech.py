@@ -12,7 +12,9 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import raw_input_expected_failed_checks
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusemix import datasets
 from skfusemix.datasets import load_spoken_names, load_spoken_openmoji
@@ -291,3 +293,12 @@ def test_spoken_openmoji_rows_follow_load_openmoji(sf, monkeypatch, tmp_path):
     assert len(with_tones.texts) == 8  # red apple, 6 waving hands, snowman
     assert with_tones.texts[1] == "waving hand, light skin tone"
     assert with_tones.item.tolist() == list(range(8))
+
+
+@needs_whisper
+@parametrize_with_checks(
+    [WhisperCT2Encoder(n_threads=1, device="cpu")],
+    expected_failed_checks=raw_input_expected_failed_checks,
+)
+def test_sklearn_compatible_whisper_encoder(estimator, check):
+    check(estimator)
