@@ -126,6 +126,10 @@ class WhisperCT2Encoder(BaseEncoder):
     bins.  CTranslate2's int8 kernels give slightly different latents on
     different CPUs (and on a GPU); the cache key records the device type.
 
+    Speed of tiny.en on one CPU thread (int8): about 30--50 clips of 2--3 s
+    per second with the default windows, about one per second with
+    ``window_seconds=30``.
+
     Examples
     --------
     >>> import numpy as np
