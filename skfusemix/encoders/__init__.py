@@ -9,11 +9,16 @@ those latents:
   vision models;
 - :class:`AudioEncoder`: 1-D waveforms, Hugging Face speech models (Whisper
   encoder, wav2vec 2.0, HuBERT, ...);
+- :class:`WhisperCT2Encoder`: 1-D waveforms, Whisper encoders converted to
+  CTranslate2 (a packaged tiny.en model works offline);
 - :class:`TorchEncoder`: any ``torch.nn.Module`` plus a preprocessing
   callable;
 - :class:`CallableEncoder`: any function embedding a batch, such as a
   remote embedding API (:func:`http_embedder`), with bounded concurrency and
   retries.
+
+:func:`load_wav` reads audio files as mono waveforms at the rate the speech
+encoders expect.
 
 All are stateless (``fit`` only validates), load their model lazily, cache
 latents per input with ``memory=`` and return float32 arrays.
@@ -22,12 +27,13 @@ latents per input with ``memory=`` and return float32 arrays.
 :func:`read_latent_metadata`.
 """
 
-from ._audio import AudioEncoder
+from ._audio import AudioEncoder, load_wav
 from ._blackbox import CallableEncoder, http_embedder
 from ._image import ImageEncoder
 from ._memmap import encode_to_npy, latent_metadata, read_latent_metadata
 from ._text import TextEncoder
 from ._torch_encoder import TorchEncoder
+from ._whisper_ct2 import WhisperCT2Encoder
 
 __all__ = [
     "AudioEncoder",
@@ -35,8 +41,10 @@ __all__ = [
     "ImageEncoder",
     "TextEncoder",
     "TorchEncoder",
+    "WhisperCT2Encoder",
     "encode_to_npy",
     "http_embedder",
     "latent_metadata",
+    "load_wav",
     "read_latent_metadata",
 ]

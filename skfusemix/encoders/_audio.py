@@ -1,6 +1,8 @@
 """AudioEncoder: Hugging Face speech models as a scikit-learn transformer."""
 
+import math
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -11,7 +13,7 @@ from ._base import BaseEncoder, bundle, hf_output_dim, submodule
 from ._image import _load_model_and_processor
 from ._pooling import pool
 
-__all__ = ["AudioEncoder", "check_waveforms"]
+__all__ = ["AudioEncoder", "check_waveforms", "load_wav"]
 
 
 class AudioEncoder(BaseEncoder):
@@ -244,4 +246,104 @@ def check_waveforms(X):
         if not np.isfinite(arr).all():
             raise ValueError(f"Waveform {i} contains NaN or infinite values.")
         out.append(arr)
+    return out
+
+
+def load_wav(paths, sampling_rate=16000):
+    """Read audio files as mono float32 waveforms at one sampling rate.
+
+    Reads WAV, FLAC, OGG and the other formats of libsndfile (through the
+    ``soundfile`` package: ``pip install "skfusemix[speech]"``), averages
+    the channels of multichannel files and resamples with a polyphase
+    filter (:func:`scipy.signal.resample_poly`) when the file's rate
+    differs.  The result is what the speech encoders take.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        The audio files.  A single path must be wrapped in a list.
+    sampling_rate : int, default=16000
+        Sampling rate of the returned waveforms, in Hz (16,000 for Whisper
+        and wav2vec 2.0).
+
+    Returns
+    -------
+    waveforms : list of ndarray of shape (n_samples_i,), dtype float32
+        One waveform per file, in order, with samples in [-1, 1] for integer
+        PCM files.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist.
+    ValueError
+        If a file cannot be decoded as audio or holds no samples.
+    ImportError
+        If ``soundfile`` is not installed.
+
+    See Also
+    --------
+    WhisperCT2Encoder, AudioEncoder : Encode the waveforms.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import soundfile as sf  # doctest: +SKIP
+    >>> from skfusemix.encoders import load_wav
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> tone = np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)
+    >>> sf.write(path, np.stack([tone, tone], axis=1), 22050)  # doctest: +SKIP
+    >>> [clip.shape for clip in load_wav([path])]  # doctest: +SKIP
+    [(16000,)]
+    """
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise TypeError(
+            f"Expected a list of file paths; got a single path {os.fsdecode(paths)!r}. "
+            "Wrap it in a list: load_wav([path])."
+        )
+    if (
+        not isinstance(sampling_rate, numbers.Integral)
+        or isinstance(sampling_rate, bool)
+        or sampling_rate < 1
+    ):
+        raise ValueError(
+            f"sampling_rate must be a positive integer (Hz); got {sampling_rate!r}."
+        )
+    try:
+        paths = list(paths)
+    except TypeError:
+        raise TypeError(
+            f"Expected a list of file paths; got {type(paths).__name__}."
+        ) from None
+    try:
+        import soundfile
+    except ImportError as exc:
+        raise ImportError(
+            f"load_wav needs the 'soundfile' package ({exc}); install it with "
+            'pip install "skfusemix[speech]".'
+        ) from None
+    from scipy.signal import resample_poly
+
+    out = []
+    for path in paths:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(
+                f"Expected file paths (str or path-like); got a {type(path).__name__}."
+            )
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No such audio file: {os.fspath(path)!r}.")
+        try:
+            data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.SoundFileError) as exc:
+            raise ValueError(
+                f"Cannot read {os.fspath(path)!r} as audio: {exc}"
+            ) from None
+        if data.shape[0] == 0:
+            raise ValueError(f"The audio file {os.fspath(path)!r} holds no samples.")
+        wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+        if rate != sampling_rate:
+            g = math.gcd(int(rate), int(sampling_rate))
+            wave = resample_poly(wave, sampling_rate // g, rate // g)
+        out.append(np.ascontiguousarray(wave, dtype=np.float32))
     return out

@@ -137,7 +137,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         """Validate the parameters (``_parameter_constraints``, plus the
         checks that involve several of them); return the device."""
         self._validate_params()
-        device = resolve_device(self.device)
+        device = self._resolve_device()
         if device.type != "cuda" and self.precision in ("fp16", "bf16"):
             raise ValueError(
                 f"precision={self.precision!r} (autocast) is only used on CUDA; on "
@@ -145,6 +145,11 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             )
         check_memory(self.memory)
         return device
+
+    def _resolve_device(self):
+        """The device ``device`` names (subclasses running another engine
+        than PyTorch resolve ``"auto"`` their own way)."""
+        return resolve_device(self.device)
 
     def _check_inputs(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -168,7 +173,7 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
             loaded = (key, self._load())
             _LOADED_BY_ENCODER[self] = loaded
         bundle = loaded[1]
-        if device is not None:
+        if device is not None and isinstance(bundle.model, torch.nn.Module):
             bundle.model.to(device)
         return bundle
 
@@ -217,11 +222,8 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         return LatentStore(memory.location, key, description=desc)
 
     # ----------------------------------------------------------------- encoding
-    def _encoding_device(self):
-        return resolve_device(self.device)
-
     def _encode(self, items):
-        device = self._encoding_device()
+        device = self._resolve_device()
         digests = [hash_item(x) for x in items]
         index = {}
         inverse = np.empty(len(items), dtype=np.intp)
@@ -372,7 +374,11 @@ def _reject_sparse(X):
 
 @contextlib.contextmanager
 def eval_mode(model):
-    """Put ``model`` in eval mode and restore each submodule's mode afterwards."""
+    """Put ``model`` in eval mode and restore each submodule's mode afterwards
+    (a model that is not a ``torch.nn.Module`` is left as it is)."""
+    if not isinstance(model, torch.nn.Module):
+        yield model
+        return
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:

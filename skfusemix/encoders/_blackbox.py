@@ -217,7 +217,7 @@ class CallableEncoder(ProbedWidthMixin, BaseEncoder):
                 "their embeddings, e.g. http_embedder(url, model=...)."
             )
         self._latent_identity()
-        return self._encoding_device()
+        return self._resolve_device()
 
     def _latent_identity(self):
         identity = self.identity
@@ -232,7 +232,7 @@ class CallableEncoder(ProbedWidthMixin, BaseEncoder):
             )
         return identity
 
-    def _encoding_device(self):
+    def _resolve_device(self):
         return torch.device("cpu")
 
     def _cache_description(self, device):

@@ -10,6 +10,7 @@ from ._fingerprint import fingerprint_directory, fingerprint_object
 
 __all__ = [
     "load_pretrained",
+    "shared_load",
     "load_processor",
     "model_fingerprint",
     "is_local_path",
@@ -112,21 +113,31 @@ def load_pretrained(name, revision, model_loader, processor_loader, what):
                 "already loaded model."
             )
         name = path
-    key = (name, revision, model_loader, processor_loader)
+
+    def load():
+        logger.info("Loading %s %r", what, name)
+        model = _call_from_pretrained(model_loader, name, revision, what + " model")
+        processor = None
+        if processor_loader is not None:
+            processor = _call_from_pretrained(
+                processor_loader, name, revision, what + " preprocessor"
+            )
+        return model, processor
+
+    return shared_load((name, revision, model_loader, processor_loader), load)
+
+
+def shared_load(key, load):
+    """``load()``, or what it returned for the same hashable ``key`` recently
+    (the few last loaded models are kept)."""
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
-    logger.info("Loading %s %r", what, name)
-    model = _call_from_pretrained(model_loader, name, revision, what + " model")
-    processor = None
-    if processor_loader is not None:
-        processor = _call_from_pretrained(
-            processor_loader, name, revision, what + " preprocessor"
-        )
-    _LOADED[key] = (model, processor)
+    value = load()
+    _LOADED[key] = value
     while len(_LOADED) > _MAX_LOADED:
         _LOADED.popitem(last=False)
-    return model, processor
+    return value
 
 
 def load_processor(name, revision, loader, what):

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 _FORMAT = "skfusemix-latents"
 _VERSION = 1
 # parameters that describe how latents were made (others: speed or caching only)
-_RUN_PARAMS = ("memory", "verbose", "batch_size", "device")
+_RUN_PARAMS = ("memory", "verbose", "batch_size", "device", "n_threads")
 
 
 def _metadata_path(path):
