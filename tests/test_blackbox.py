@@ -118,10 +118,12 @@ class EmbeddingServer:
                 with self.cond:
                     self.cond.wait_for(lambda: self.in_flight >= self.gate, timeout=2)
             time.sleep(self.latency)
-            self.answer(h, inputs, body.get("model"), fault)
         finally:
+            # done before the answer is written: a client that got it may send
+            # its next request at once, which must not count as a second one
             with self.cond:
                 self.in_flight -= 1
+        self.answer(h, inputs, body.get("model"), fault)
 
     def answer(self, h, inputs, model, fault):
         if fault == "drop":  # close the connection without a word
