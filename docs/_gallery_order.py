@@ -9,6 +9,7 @@ ORDER = [
     "plot_training_history.py",
     "plot_grid_search.py",
     "plot_data_efficiency.py",
+    "plot_one_sided_binding.py",
 ]
 
 

@@ -541,7 +541,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         groups = self._check_groups(groups, X)
         stats = (
             check_input_scale(X, "X", warn=not self.standardize),
-            check_input_scale(y, "y", warn=not self.standardize or self.fixed_y),
+            # a fixed y space is the target as it is: its scale is not advice
+            check_input_scale(y, "y", warn=not (self.standardize or self.fixed_y)),
         )
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)

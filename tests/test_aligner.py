@@ -279,15 +279,19 @@ def _fast():
         (torch.ones(10), torch.ones(10, 2), ValueError, "2-D X"),
     ],
 )
-def test_bad_data_is_rejected_before_training(X, y, error, match, monkeypatch):
+@pytest.mark.parametrize("fixed_y", [False, True], ids=["two-sided", "one-sided"])
+def test_bad_data_is_rejected_before_training(X, y, error, match, fixed_y, monkeypatch):
     import skfusemix.aligner as module
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started on bad input")
 
     monkeypatch.setattr(module, "train", no_training)
+    aligner = _fast()
+    if fixed_y:
+        aligner.set_params(fixed_y=True, n_components="auto")
     with pytest.raises(error, match=match):
-        _fast().fit(X, y)
+        aligner.fit(X, y)
 
 
 @pytest.mark.parametrize(

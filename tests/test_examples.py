@@ -10,7 +10,9 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 #: pairs of 1,280-d latents, and the encoding on a first run).  Marked slow: the
 #: README's quick test command leaves them out, CI runs them in a second step,
 #: and tests/test_demo.py checks the demo's code on stand-in data in seconds.
-SLOW = {"plot_openmoji_demo.py"}
+#: The one-sided example also synthesises and encodes ~1,900 spoken names
+#: (espeak-ng + Whisper) on a first run, and fits three aligners.
+SLOW = {"plot_openmoji_demo.py", "plot_one_sided_binding.py"}
 
 
 @pytest.mark.parametrize(

@@ -130,16 +130,18 @@ def test_fuzz_fusemix_inputs(data, tmp_path):
     X, dx, lx = data.draw(matrices(n))
     y, dy, ly = data.draw(matrices(n))
     X, y = _layout(X, dx, lx, tmp_path), _layout(y, dy, ly, tmp_path)
+    fixed_y = data.draw(st.booleans())  # one-sided: y's own space
     aligner = FuseMixAligner(
-        n_components=4,
+        n_components="auto" if fixed_y else 4,
         n_layers=1,
         expansion=1,
         batch_size=32,
         max_epochs=1,
         random_state=0,
         device="cpu",
+        fixed_y=fixed_y,
     )
-    _check_case(aligner, X, y, lambda est: 4)
+    _check_case(aligner, X, y, lambda est: est.n_components_)
 
 
 PARAMS = {
@@ -168,6 +170,7 @@ PARAMS = {
     "checkpoint_every": st.integers(0, 2),
     "max_memory": st.sampled_from([None, 1e12, 10.0, 0]),
     "warm_start": st.booleans(),
+    "fixed_y": st.booleans(),
 }
 
 
@@ -185,9 +188,9 @@ def test_fuzz_fusemix_parameters(data):
     y = rng.normal(size=(n, data.draw(st.integers(1, 12)))).astype(np.float32)
     base = dict(n_components=4, n_layers=1, expansion=1, batch_size=32, max_epochs=1)
     aligner = FuseMixAligner(**{**base, **params})
-    _check_case(aligner, X, y, lambda est: est.n_components)
+    _check_case(aligner, X, y, lambda est: est.n_components_)
     if hasattr(aligner, "adapter_x_"):  # a second fit (warm or not) also works
-        _check_case(aligner, X, y, lambda est: est.n_components)
+        _check_case(aligner, X, y, lambda est: est.n_components_)
 
 
 @pytest.mark.parametrize(
