@@ -30,6 +30,8 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     from skfusemix import FuseMixAligner
     from skfusemix.engine._checkpoint import Checkpoint
+    import skfusemix.engine._loop as loop
+    fusemix = loop.fusemix
 
     rank, world, tmp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     dist.init_process_group(
@@ -51,11 +53,22 @@ WORKER = textwrap.dedent(
         X, Y = data[case.get("X", "X")], data[case.get("Y", "Y")]
         X = X + (1 if case.get("rank_data") and rank else 0)
         groups = data["groups"] if case.get("groups") else None
+        model = FuseMixAligner(**case["params"])
+        if case.get("poison") and rank == 1:  # NaN rows in this process only
+            count = [0]
+            def poisoned(zx, zy, lam):
+                count[0] += 1
+                mx, my = fusemix(zx, zy, lam)
+                return (mx * float("nan"), my) if count[0] == case["poison"] else (mx, my)
+            loop.fusemix = poisoned
         try:
-            model = FuseMixAligner(**case["params"]).fit(X, Y, groups)
+            model.fit(X, Y, groups)
         except ValueError as exc:
             out[name + ".error"] = np.array(str(exc))
+            out[name + ".n_iter"] = np.array(getattr(model, "n_iter_", -1))
             continue
+        finally:
+            loop.fusemix = fusemix
         for side, adapter in (("x", model.adapter_x_), ("y", model.adapter_y_)):
             for key, value in adapter.state_dict().items():
                 out[f"{name}.{side}.{key}"] = value.numpy()
@@ -179,6 +192,7 @@ def test_two_processes_fit_the_single_process_model(tmp_path):
             "groups": True,
             "X": "X_grouped",
         },
+        "diverge": {"params": params, "poison": 6},  # a step of epoch 2
         "odd_batch": {"params": {**params, "batch_size": 33}},
         "stream": {
             "params": {**params, "max_memory": 400_000},
@@ -209,6 +223,10 @@ def test_two_processes_fit_the_single_process_model(tmp_path):
             )
         assert int(out["resume.restored"]) == params["max_epochs"]
         assert "multiple of 2" in str(out["odd_batch.error"])
+        assert "diverged" in str(out["diverge.error"]) and "epoch 2" in str(
+            out["diverge.error"]
+        )
+        assert int(out["diverge.n_iter"]) == 1
         assert "streaming is not supported" in str(out["stream.error"])
         assert "different data or parameters" in str(out["other_data.error"])
     # the processes hold the same model, bit for bit
