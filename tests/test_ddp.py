@@ -192,6 +192,7 @@ def test_two_processes_fit_the_single_process_model(tmp_path):
             "groups": True,
             "X": "X_grouped",
         },
+        "dropout": {"params": {**params, "dropout": 0.3}},  # masks per process
         "diverge": {"params": params, "poison": 6},  # a step of epoch 2
         "odd_batch": {"params": {**params, "batch_size": 33}},
         "stream": {
@@ -229,9 +230,10 @@ def test_two_processes_fit_the_single_process_model(tmp_path):
         assert int(out["diverge.n_iter"]) == 1
         assert "streaming is not supported" in str(out["stream.error"])
         assert "different data or parameters" in str(out["other_data.error"])
-    # the processes hold the same model, bit for bit
-    for key in single:
+    # the processes hold the same model, bit for bit, also with dropout
+    for key in [*single, *(k for k in ranks[0] if k.startswith("dropout."))]:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+    assert not np.allclose(ranks[0]["dropout.tx"], ranks[0]["mix.tx"], atol=1e-3)
     # rank 0 alone wrote the checkpoint, once per epoch of the first fit
     assert ranks[0]["writes"].tolist() == [0] * params["max_epochs"]
     assert ranks[1]["writes"].tolist() == []

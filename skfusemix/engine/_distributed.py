@@ -85,6 +85,7 @@ class ProcessGroup:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.backend = dist.get_backend()
+        self.training_device = torch.device("cpu")
 
     @property
     def is_writer(self):
@@ -95,12 +96,14 @@ class ProcessGroup:
         """The device of this process: ``cuda`` without an index becomes
         ``cuda:LOCAL_RANK`` (set by torchrun and Ray Train) when the machine
         has that device, else the current CUDA device."""
-        if device.type != "cuda" or device.index is not None:
-            return device
-        local = os.environ.get("LOCAL_RANK")
-        if local is not None and int(local) < torch.cuda.device_count():
-            return torch.device("cuda", int(local))
-        return torch.device("cuda", torch.cuda.current_device())
+        if device.type == "cuda" and device.index is None:
+            local = os.environ.get("LOCAL_RANK")
+            if local is not None and int(local) < torch.cuda.device_count():
+                device = torch.device("cuda", int(local))
+            else:
+                device = torch.device("cuda", torch.cuda.current_device())
+        self.training_device = device
+        return device
 
     def check_batch_size(self, batch_size, auto):
         """The global batch size, a multiple of the number of processes:
@@ -134,9 +137,7 @@ class ProcessGroup:
 
     def _on_device(self, tensor):
         # NCCL reduces CUDA tensors only
-        if self.backend == "nccl":
-            return tensor.to(torch.device("cuda", torch.cuda.current_device()))
-        return tensor
+        return tensor.to(self.training_device) if self.backend == "nccl" else tensor
 
     def gather(self, t):
         """Rows of ``t`` from all processes, in rank order; the gradient
@@ -199,12 +200,19 @@ class ProcessGroup:
         training device)."""
         self.any(False)
 
-    def seed_dropout(self, seed, epoch):
-        """Seed torch's generators with (``seed``, ``epoch``, rank): every
-        process draws its own dropout masks, and a resumed fit draws the same
-        ones again."""
+    def seed_dropout(self, seed, epoch, device):
+        """Seed torch's generator of ``device`` (CPU or a CUDA device) with
+        (``seed``, ``epoch``, rank): every process draws its own dropout
+        masks, and a resumed fit draws the same ones again."""
         state = np.random.SeedSequence([seed, epoch, self.rank]).generate_state(2)
-        torch.manual_seed(int(state[0]) << 32 | int(state[1]))
+        value = int(state[0]) << 32 | int(state[1])
+        if device.type == "cuda":
+            index = device.index
+            if index is None:
+                index = torch.cuda.current_device()
+            torch.cuda.default_generators[index].manual_seed(value)
+        else:
+            torch.default_generator.manual_seed(value)
 
 
 def fingerprint(X, y, take, n_rows=64):

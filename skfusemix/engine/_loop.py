@@ -308,7 +308,7 @@ def train(
             epoch_loss = torch.zeros((), device=device)
             done = 0
             if distributed is not None:
-                distributed.seed_dropout(plan.seed, epoch)
+                distributed.seed_dropout(plan.seed, epoch, device)
             epoch_batches = (
                 batches.epoch(epoch, plan.rows_per_step, generator)
                 if shard is None
