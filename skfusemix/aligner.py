@@ -38,6 +38,7 @@ from ._recipe import (
 from .base import AlignerMixin
 from .engine._batches import DeviceBatches, StreamBatches
 from .engine._checkpoint import Checkpoint, data_digest, weights_digest
+from .engine._distributed import fingerprint, process_group
 from .engine._loop import Validation, train
 from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
 from .engine.losses import SigmoidLoss, StructureRegularizer, SymmetricInfoNCE
@@ -226,6 +227,20 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         modalities aligned into the same y space can be compared with each
         other (see :class:`~skfusemix.AnchorBinding`).  y is not
         standardised and ``n_layers`` is one int (the blocks of ``h_x``).
+    distributed : "auto" or bool, default="auto"
+        Train one model with all the processes of an initialised
+        :mod:`torch.distributed` process group (launched by ``torchrun``,
+        Ray Train, ...): every process calls ``fit`` on the same data, takes
+        its share of each global batch of ``batch_size`` pairs (which must
+        then be a multiple of the number of processes; "auto" sizes are
+        rounded down to one), the embeddings of the whole batch are gathered
+        for the loss and the gradients summed, so the fit equals the
+        single-process fit of the same batches (exactly so without dropout;
+        each process draws its own dropout masks).  Rank 0 writes the
+        checkpoints.  "auto": when a group of more than one process is
+        initialised; ``True``: require one; ``False``: fit alone in each
+        process (e.g. different models per process).  The latents must be
+        held on the device (no streaming).
 
     Attributes
     ----------
@@ -363,6 +378,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         "structure_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "structure_levels": [Interval(numbers.Integral, 1, None, closed="left")],
         "fixed_y": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -399,6 +415,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         structure_weight=0.0,
         structure_levels=1,
         fixed_y=False,
+        distributed="auto",
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -431,6 +448,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.structure_weight = structure_weight
         self.structure_levels = structure_levels
         self.fixed_y = fixed_y
+        self.distributed = distributed
 
     @staticmethod
     def paper_params():
@@ -535,7 +553,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             more device memory than is available (with a batch size that
             fits).
         """
+        group = process_group(self.distributed)
         device = resolve_device(self.device)
+        if group is not None:
+            device = group.device(device)
         warm = self.warm_start and hasattr(self, "adapter_x_")
         X, y = self._check_pairs(X, y, warm)
         groups = self._check_groups(groups, X)
@@ -547,6 +568,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        if group is not None:  # rank 0's seed: the same batches and mixing in all
+            seed = int(group.broadcast(seed))
         train_idx, val_idx = self._validation_split(groups, seed)
         n_train = X.shape[0] if train_idx is None else len(train_idx)
         batch_size = self._resolve_recipe(n_train, X.shape[1], y.shape[1])
@@ -554,6 +577,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             self._check_warm_start()
         storage = _STORAGE_DTYPES[self.storage_dtype]
         plan = self._plan(X, y, device, storage, batch_size, n_train, val_idx, seed)
+        if group is not None:
+            plan = self._distributed_plan(
+                group, plan, X, y, device, storage, n_train, val_idx, warm
+            )
         cuda_devices = (
             [device.index if device.index is not None else torch.cuda.current_device()]
             if device.type == "cuda"
@@ -598,6 +625,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     validation=validation,
                     checkpoint=checkpoint,
                     regularizer=self._regularizer(),
+                    distributed=group,
                 )
             except TrainingDivergedError as exc:
                 for module in modules:
@@ -776,6 +804,42 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         # STRUCTURE's weight ramps up over the first 10% of the steps
         return replace(plan, structure_warmup=plan.total_steps // 10)
 
+    def _distributed_plan(
+        self, group, plan, X, y, device, storage, n_train, val_idx, warm
+    ):
+        """The plan of a fit shared by the processes of ``group``: a global
+        batch that splits evenly over them, latents held on the device, and
+        the same data, parameters and seed in every process."""
+        auto = self.batch_size == "auto" or plan.batch_size != self.batch_size
+        batch_size = group.check_batch_size(plan.batch_size, auto)
+        if batch_size != plan.batch_size:
+            plan = self._plan(
+                X, y, device, storage, batch_size, n_train, val_idx, plan.seed
+            )
+        ignored = {"verbose", "checkpoint_dir", "max_memory", "device"}
+        ignored |= {"random_state", "y_transformer"}  # rank 0's seed; a name
+        group.check_same(
+            {
+                "params": {
+                    k: v
+                    for k, v in self.get_params(deep=False).items()
+                    if k not in ignored
+                },
+                "y_transformer": type(self.y_transformer).__name__,
+                "plan": [plan.seed, plan.batch_size, plan.total_steps, warm],
+                "data": fingerprint(X, y, take),
+            }
+        )
+        if group.any(plan.path != "device"):  # each process sizes its own memory
+            raise ValueError(
+                "Training with torch.distributed holds the latents on each "
+                "process' device, but they do not fit in the memory of some "
+                f"process (max_memory={self.max_memory}); streaming is not supported "
+                "with several processes.  Use storage_dtype='float16', a larger "
+                "max_memory, or distributed=False."
+            )
+        return plan
+
     def _initial_modules(self, warm, d_x, d_y, device, stats):
         """Fresh adapters (with the standardisation statistics of the
         training latents) and loss, or (warm start) copies of the fitted ones
@@ -910,6 +974,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             "checkpoint_every",
             "max_memory",
             "device",
+            "distributed",
         }
         params = {
             k: (type(v).__name__ if k == "y_transformer" and v is not None else v)

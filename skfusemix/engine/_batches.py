@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .._data import RowReader
+from ._distributed import shard_rows
 
 
 def _check_groups(groups, n):
@@ -96,15 +97,19 @@ class DeviceBatches:
     def close(self):
         pass
 
-    def epoch(self, epoch, rows_per_step, generator):
+    def epoch(self, epoch, rows_per_step, generator, shard=None):
         """One epoch of ``(zx, zy, g)`` batches (float32 rows and their codes,
         or None): a device-side random permutation cut into
         ``n // rows_per_step`` batches (the remainder is dropped so every
-        loss sees the same number of negatives)."""
+        loss sees the same number of negatives).  With ``shard=(rank,
+        world_size, parts)`` only this process' rows of each batch are
+        gathered (see :func:`skfusemix.engine._distributed.shard_rows`)."""
         order = torch.randperm(self.n, device=self.device, generator=generator)
         groups = self.groups
         for i in range(self.n // rows_per_step):
             idx = order[i * rows_per_step : (i + 1) * rows_per_step]
+            if shard is not None:
+                idx = shard_rows(idx, *shard)
             g = None if groups is None else groups[idx]
             yield self.Zx[idx].float(), self.Zy[idx].float(), g
 

@@ -52,7 +52,14 @@ def build_optimizer(modules, learning_rate, weight_decay, device):
 
 
 def make_step(
-    forward_x, forward_y, loss_fn, optimizer, schedule=None, regularizer=None
+    forward_x,
+    forward_y,
+    loss_fn,
+    optimizer,
+    schedule=None,
+    regularizer=None,
+    *,
+    distributed=None,
 ):
     """The optimiser step of FuseMix training, as one function.
 
@@ -71,8 +78,22 @@ def make_step(
     float or a 0-d device tensor); ``zx`` and ``zy`` are the rows the
     adapters saw (mixed, with mixing).  The regulariser runs in float32,
     outside autocast.
+
+    With a ``distributed`` process group
+    (:class:`skfusemix.engine._distributed.ProcessGroup`) the step gets this
+    process' share of the global batch: the embeddings (and, for the
+    regulariser, the rows) of all processes are gathered, the loss is the
+    global batch's, and the adapters' gradients are summed over the
+    processes before the optimiser step.
     """
     device = next(loss_fn.parameters()).device
+    shared = (
+        None
+        if distributed is None
+        else [
+            p for m in (forward_x, forward_y) for p in m.parameters() if p.requires_grad
+        ]
+    )
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
@@ -83,14 +104,20 @@ def make_step(
         with autocast:
             sx = F.normalize(forward_x(zx).float(), dim=-1)
             sy = F.normalize(forward_y(zy).float(), dim=-1)
+            if distributed is not None:
+                sx, sy = distributed.gather(sx), distributed.gather(sy)
             if positives is None:
                 loss = loss_fn(sx, sy)
             else:
                 loss = loss_fn(sx, sy, positives)
         if regularizer is not None and reg_weight is not None:
+            if distributed is not None:
+                zx, zy = distributed.gather(zx), distributed.gather(zy)
             loss = loss + reg_weight * 0.5 * (regularizer(zx, sx) + regularizer(zy, sy))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if distributed is not None:
+            distributed.sum_gradients(shared)
         optimizer.step()
         if schedule is not None:
             schedule.step()
@@ -140,6 +167,7 @@ def train(
     validation=None,
     checkpoint=None,
     regularizer=None,
+    distributed=None,
 ):
     """Train the two adapters and the loss' scalars in place.
 
@@ -177,6 +205,13 @@ def train(
         weight ``w_s`` of step ``s`` ramping from 0 to
         ``plan.structure_weight`` over ``plan.structure_warmup`` steps
         (:func:`structure_weights`); unused when that weight is 0.
+    distributed : skfusemix.engine._distributed.ProcessGroup or None, default=None
+        Train together with the other processes of a ``torch.distributed``
+        group, each on its share of every global batch (device-resident
+        batches only).  All processes must call ``train`` with the same
+        modules, batches and plan; they then stay identical, agree on the
+        divergence check, early stopping and interruption, and rank 0
+        alone writes the checkpoint (which all of them read).
 
     Returns
     -------
@@ -193,6 +228,14 @@ def train(
         the :class:`TrainResult` up to there as ``result``.
     """
     device = batches.device
+    shard = None
+    if distributed is not None:
+        if batches.path != "device":
+            raise ValueError(
+                "Training with torch.distributed needs the latents held on the "
+                "device; streamed latents are not supported."
+            )
+        shard = (distributed.rank, distributed.world_size, 2 if plan.mixing else 1)
     rng = np.random.RandomState(plan.seed)
     lambdas = torch.from_numpy(sample_lambdas(plan.alpha, plan.total_steps, rng)).to(
         device
@@ -223,9 +266,15 @@ def train(
         if validation is not None
         else None
     )
-    guard = DivergenceGuard(modules)
+    guard = DivergenceGuard(modules, distributed)
     if checkpoint is not None:
         checkpoint.restore(run, modules, optimizer, generator, stopper)
+        if distributed is not None and not distributed.same_int(run.n_steps):
+            raise ValueError(
+                f"The processes found different checkpoints in {checkpoint.directory!r}"
+                " (rank 0 writes it, all processes read it): put checkpoint_dir on a "
+                "file system that all of them share."
+            )
     step = run.n_steps
     schedule.last_epoch = step  # the restored optimiser holds that step's rate
     epoch = run.restored_epochs = len(run.history["epoch"])
@@ -241,16 +290,34 @@ def train(
         else (adapter_x, adapter_y)
     )
     train_step = make_step(
-        forward_x, forward_y, loss_fn, optimizer, schedule, regularizer
+        forward_x,
+        forward_y,
+        loss_fn,
+        optimizer,
+        schedule,
+        regularizer,
+        distributed=distributed,
     )
-    progress = _Progress(plan.verbose, plan.max_epochs) if plan.verbose else None
+    writer = distributed is None or distributed.is_writer
+    progress = (
+        _Progress(plan.verbose, plan.max_epochs) if plan.verbose and writer else None
+    )
     start = time.perf_counter() - (run.history["time"] or [0.0])[-1]
     with _StopOnInterrupt() as interrupt:
         while epoch < plan.max_epochs and not run.finished:
             epoch_loss = torch.zeros((), device=device)
             done = 0
+            if distributed is not None:
+                distributed.seed_dropout(plan.seed, epoch, device)
+            epoch_batches = (
+                batches.epoch(epoch, plan.rows_per_step, generator)
+                if shard is None
+                else batches.epoch(epoch, plan.rows_per_step, generator, shard=shard)
+            )
             try:
-                for zx, zy, g in batches.epoch(epoch, plan.rows_per_step, generator):
+                for zx, zy, g in epoch_batches:
+                    if distributed is not None and grouped:
+                        g = distributed.gather_codes(g, plan.mixing)
                     if plan.mixing:
                         zx, zy = fusemix(zx, zy, lambdas[step])
                     positives = (
@@ -262,10 +329,14 @@ def train(
                     epoch_loss += train_step(zx, zy, positives, reg_weight)
                     step += 1
                     done += 1
-                    if interrupt.requested:
+                    if interrupt.requested and distributed is None:
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
+                if distributed is not None:  # a second Ctrl-C: no clean stop
+                    raise
                 run.interrupted = True
+            if distributed is not None:  # all processes stop after the same epoch
+                run.interrupted = distributed.any(interrupt.requested)
             if done == 0:
                 break
             # The epoch's one host sync: finiteness of the loss and weights.
@@ -287,6 +358,8 @@ def train(
             )
             if stopper is not None:
                 score = validation.score(adapter_x, adapter_y)
+                if distributed is not None:  # the same in all; rank 0's decides
+                    score = distributed.broadcast(score)
                 run.history["val_score"].append(score)
                 run.finished = stopper.update(score)
             epoch += 1
@@ -301,7 +374,10 @@ def train(
                 or epoch == plan.max_epochs
                 or run.finished
             ):
-                checkpoint.save(run, modules, optimizer, generator, stopper)
+                if writer:
+                    checkpoint.save(run, modules, optimizer, generator, stopper)
+                if distributed is not None:
+                    distributed.barrier()
     if progress is not None:
         progress.close()
     if stopper is not None:
@@ -377,9 +453,10 @@ class DivergenceGuard:
     sync.
     """
 
-    def __init__(self, modules):
+    def __init__(self, modules, distributed=None):
         self.params = [p for m in modules for p in m.parameters()]
         self.good = [p.detach().clone() for p in self.params]
+        self.distributed = distributed
         self._reason = None
 
     def check(self, mean_loss):
@@ -387,7 +464,10 @@ class DivergenceGuard:
             flags = torch.stack(
                 [torch.isfinite(mean_loss)]
                 + [torch.isfinite(p).all() for p in self.params]
-            ).cpu()
+            )
+            if self.distributed is not None:  # every process takes the same turn
+                flags = self.distributed.all_true(flags)
+            flags = flags.cpu()
         if bool(flags.all()):
             return True
         self._reason = (
