@@ -339,11 +339,22 @@ def _same_search(a, b):
     )
 
 
-def test_latent_file_pickles_as_its_path(latent_files):
+def test_latent_file_pickles_as_its_path(latent_files, tmp_path):
     X = LatentFile(latent_files[0])
     assert len(pickle.dumps(X)) < 1000 and X.nbytes > 10_000
     again = pickle.loads(pickle.dumps(X))
     np.testing.assert_array_equal(again[[3, 1, 2]], np.load(latent_files[0])[[3, 1, 2]])
+    assert np.asarray(X).shape == X.shape == (120, 24) and len(X) == 120
+
+    path = tmp_path / "z.npy"
+    np.save(path, np.zeros((5, 3), np.float32))
+    sent = pickle.dumps(LatentFile(path))
+    np.save(path, np.zeros((6, 3), np.float32))  # changed before it arrived
+    with pytest.raises(ValueError, match="changed since it was sent"):
+        pickle.loads(sent)
+    np.save(path, np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="expected 2-D latents"):
+        LatentFile(path)
 
 
 @pytest.mark.slow

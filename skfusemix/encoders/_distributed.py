@@ -2,16 +2,17 @@
 
 The driver sends each worker the encoder pickled once per call (a ``bytes``
 payload: joblib's Dask backend scatters it once, on Ray it goes to the
-object store once) with a token naming the call.  A worker process unpickles
-it at its first shard and keeps it under that token, so the model is loaded
-once per process and every later shard reuses it.
+object store once) with a token, the digest of those bytes.  A worker
+process unpickles it at its first shard and keeps it under that token, so
+the model is loaded once per process and every later shard, and every later
+call with the same encoder (a rerun after an interruption), reuses it.
 """
 
 import contextlib
+import hashlib
 import itertools
 import pickle
 import threading
-import uuid
 from collections import OrderedDict
 
 import numpy as np
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["encode_shards", "cluster_backend"]
 
-# token -> encoder, in each worker process (the last few calls only)
+# token -> encoder, in each worker process (the last few encoders only)
 _WORKER_ENCODERS = OrderedDict()
 _WORKER_LOCK = threading.Lock()
 _KEEP = 2
@@ -33,7 +34,9 @@ _KEEP = 2
 def _worker_encoder(payload, token):
     with _WORKER_LOCK:
         encoder = _WORKER_ENCODERS.get(token)
-        if encoder is None:
+        if encoder is not None:
+            _WORKER_ENCODERS.move_to_end(token)
+        else:
             if not isinstance(payload, bytes):  # a Ray object reference
                 import ray
 
@@ -66,11 +69,11 @@ def encode_shards(encoder, shards, n_jobs):
     """
     # cloudpickle: encoders around modules defined in a script or notebook
     payload = cloudpickle.dumps(encoder)
+    token = hashlib.blake2b(payload, digest_size=16).hexdigest()
     if _on_ray():
         import ray
 
         payload = ray.put(payload)
-    token = uuid.uuid4().hex
     tasks = (
         delayed(_encode_shard)(payload, token, begin, items) for begin, items in shards
     )
