@@ -233,7 +233,10 @@ def encode_to_npy(
     result is byte-identical to a run in one process.  Pass raw inputs the
     workers can read themselves (file paths on storage they share, texts),
     and give the encoder a ``memory=`` folder on that storage to share its
-    per-item cache between workers.
+    per-item cache between workers (an item repeated in two shards is then
+    served from the cache in the second, with the value of the first
+    shard's batch: equal to float rounding, not always byte for byte, in
+    one process as on a cluster).
 
     Parameters
     ----------
