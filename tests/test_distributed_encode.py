@@ -98,6 +98,24 @@ class StopAt:
         return TEXTS[index]
 
 
+def stop_after(monkeypatch, k):
+    """Make the driver stop (raise Interrupt) once it has written k shards
+    (never with k=None); return the list of the rows of the shards written."""
+    from skfusemix.encoders import _memmap
+
+    monkeypatch.undo()
+    add, written = _memmap._Progress.add, []
+
+    def add_then_stop(self, begin):
+        add(self, begin)
+        written.append(begin)
+        if len(written) == k:
+            raise Interrupt(f"driver stopped after {k} shards")
+
+    monkeypatch.setattr(_memmap._Progress, "add", add_then_stop)
+    return written
+
+
 def _progress(path):
     with open(str(path) + ".progress.json") as f:
         return json.load(f)
@@ -109,8 +127,9 @@ def _rows_done(path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*tasks have been successfully executed")
 def test_dask_encoding_is_byte_identical_and_resumes(
-    client, bert_dir, reference, tmp_path
+    client, bert_dir, reference, tmp_path, monkeypatch
 ):
     encoder = TextEncoder(bert_dir)
     path = tmp_path / "z.npy"
@@ -119,15 +138,18 @@ def test_dask_encoding_is_byte_identical_and_resumes(
     assert path.read_bytes() == reference
     assert read_latent_metadata(path, expected_encoder=encoder)["complete"]
 
-    # the driver dies at shard 8: shards done stay done, the rerun does the rest
+    # the driver dies right after writing its 5th shard, others in flight:
+    # the shards written stay done, the rerun encodes the rest
     path = tmp_path / "resumed.npy"
+    stop_after(monkeypatch, 5)
     with joblib.parallel_config(backend="dask"), pytest.raises(Interrupt):
-        encode_to_npy(encoder, StopAt(8), path, chunk_size=CHUNK)
-    done = _rows_done(path)
-    assert 0 < done < len(TEXTS)
+        encode_to_npy(encoder, TEXTS, path, chunk_size=CHUNK)
+    assert _rows_done(path) == 5 * CHUNK
     assert not read_latent_metadata(path)["complete"]
+    written = stop_after(monkeypatch, None)
     with joblib.parallel_config(backend="dask"):
         encode_to_npy(encoder, TEXTS, path, chunk_size=CHUNK)
+    assert len(written) == 15 - 5  # only the shards not written before
     assert path.read_bytes() == reference
     assert not os.path.exists(str(path) + ".progress.json")
 
