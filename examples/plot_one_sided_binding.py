@@ -30,7 +30,7 @@ Needs the ``demo`` and ``speech`` extras and the ``espeak-ng`` program
 # modality.
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import ShuffleSplit
 from sklearn.preprocessing import normalize
 
 from skfusemix import AnchorBinding, FuseMixAligner, retrieval_report
@@ -47,7 +47,7 @@ Z_image, Z_text = Z_image_all[rows], Z_text_all[rows]
 Z_speech = speech.latents[np.argsort(speech.item)]  # one clip per emoji, same order
 names = np.asarray(speech.texts)
 n = len(names)
-train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=0).split(names))
+train, test = next(ShuffleSplit(1, test_size=0.2, random_state=0).split(names))
 print(f"{n} emoji: {len(train)} to train, {len(test)} held out")
 print(
     f"latents: image {Z_image.shape[1]}-d, text {Z_text.shape[1]}-d, "

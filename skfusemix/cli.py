@@ -357,6 +357,7 @@ def _encode(args):
     _check_model_reachable(model, kind)  # before importing torch: fails in < 1 s
 
     from . import encoders
+    from .encoders._distributed import cluster_backend
 
     params = {"batch_size": args.batch_size, "device": args.device}
     params["verbose"] = args.verbose
@@ -396,9 +397,15 @@ def _encode(args):
         f"(resumable, {args.chunk_size} items per chunk)",
     )
     start = time.perf_counter()
-    Z = encoders.encode_to_npy(
-        encoder, X, args.output, chunk_size=args.chunk_size, overwrite=args.overwrite
-    )
+    with cluster_backend(args.cluster):
+        Z = encoders.encode_to_npy(
+            encoder,
+            X,
+            args.output,
+            chunk_size=args.chunk_size,
+            overwrite=args.overwrite,
+            n_jobs=-1 if args.cluster else None,
+        )
     if files is not None:  # the row order, to pair the rows with the other modality
         with open(args.output + ".files.txt", "w", encoding="utf-8") as f:
             f.writelines(p + "\n" for p in files)
@@ -824,6 +831,14 @@ def build_parser():
         "--overwrite",
         action="store_true",
         help="start afresh even if OUTPUT holds another encoding",
+    )
+    encode.add_argument(
+        "--cluster",
+        metavar="ENGINE[:ADDRESS]",
+        default=None,
+        help="encode the chunks on a cluster: dask (a local Dask cluster), "
+        "dask:ADDRESS (a Dask scheduler), ray (a local Ray instance) or "
+        "ray:ADDRESS (e.g. ray:auto); needs skfusemix[distributed]",
     )
     _add_common(encode)
     encode.set_defaults(run=_encode)

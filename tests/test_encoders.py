@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers import save_tiny_whisper
+from helpers import save_tiny_bert, save_tiny_whisper
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -37,45 +37,9 @@ TEXTS = [
 ]
 
 
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=32,
-    )
-
-
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    tokenizer = _tiny_tokenizer()
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    path = tmp_path_factory.mktemp("tiny-bert")
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), WORDS)
 
 
 @pytest.fixture(scope="module")
@@ -376,25 +340,10 @@ def test_pipeline_and_clone(bert_dir, bert_loaded):
 
 
 def test_set_params_model_reloads(bert_dir, vit_dir, tmp_path):
-    from transformers import BertConfig, BertModel
-
-    other = tmp_path / "other-bert"
-    torch.manual_seed(1)
-    tokenizer = _tiny_tokenizer()
-    BertModel(
-        BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=8,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=16,
-            max_position_embeddings=32,
-        )
-    ).save_pretrained(other)
-    tokenizer.save_pretrained(other)
+    other = save_tiny_bert(tmp_path / "other-bert", WORDS, width=8, layers=1, seed=1)
     encoder = TextEncoder(bert_dir)
     assert encoder.transform(["a cat"]).shape == (1, 16)
-    encoder.set_params(model=str(other))
+    encoder.set_params(model=other)
     assert encoder.transform(["a cat"]).shape == (1, 8)
 
 

@@ -24,13 +24,15 @@ All are stateless (``fit`` only validates), load their model lazily, cache
 latents per input with ``memory=`` and return float32 arrays.
 :func:`encode_to_npy` encodes a dataset larger than memory into a resumable
 ``.npy`` file with a JSON metadata sidecar, read back by
-:func:`read_latent_metadata`.
+:func:`read_latent_metadata`; it runs on a Dask or Ray cluster inside
+``joblib.parallel_config``.  :class:`LatentFile` hands such a file to a
+search on a cluster by its path.
 """
 
 from ._audio import AudioEncoder, load_wav
 from ._blackbox import CallableEncoder, http_embedder
 from ._image import ImageEncoder
-from ._memmap import encode_to_npy, latent_metadata, read_latent_metadata
+from ._memmap import LatentFile, encode_to_npy, latent_metadata, read_latent_metadata
 from ._text import TextEncoder
 from ._torch_encoder import TorchEncoder
 from ._whisper_ct2 import WhisperCT2Encoder
@@ -39,6 +41,7 @@ __all__ = [
     "AudioEncoder",
     "CallableEncoder",
     "ImageEncoder",
+    "LatentFile",
     "TextEncoder",
     "TorchEncoder",
     "WhisperCT2Encoder",

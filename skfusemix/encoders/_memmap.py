@@ -6,13 +6,15 @@ import logging
 import os
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 
 from .._io import write_json
+from ._distributed import encode_shards
 from ._fingerprint import hash_item
 from ._loading import model_name
 
-__all__ = ["encode_to_npy", "read_latent_metadata", "latent_metadata"]
+__all__ = ["LatentFile", "encode_to_npy", "read_latent_metadata", "latent_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -157,18 +159,52 @@ def _differences(expected, found, prefix=""):
     return diffs
 
 
-def _chunks(X, n, chunk_size, start):
-    """Yield ``(begin, items)`` chunks of X from row ``start``."""
+def _chunks(X, n, chunk_size, start, skip=()):
+    """Yield ``(begin, items)`` chunks of X from row ``start``, leaving out
+    the chunks whose index (``begin // chunk_size``) is in ``skip``."""
     if hasattr(X, "__getitem__") and not isinstance(X, dict):
         for begin in range(start, n, chunk_size):
-            chunk = X[begin : begin + chunk_size]
-            yield begin, chunk
+            if begin // chunk_size not in skip:
+                yield begin, X[begin : begin + chunk_size]
     else:
         it = iter(X)
         for _ in itertools.islice(it, start):  # consume what is already encoded
             pass
         for begin in range(start, n, chunk_size):
-            yield begin, list(itertools.islice(it, chunk_size))
+            chunk = list(itertools.islice(it, chunk_size))
+            if begin // chunk_size not in skip:
+                yield begin, chunk
+
+
+def _checked_chunks(X, n, chunk_size, start, skip):
+    for begin, chunk in _chunks(X, n, chunk_size, start, skip):
+        expected = min(chunk_size, n - begin)
+        if len(chunk) != expected:
+            raise ValueError(
+                f"X yielded {len(chunk)} inputs at row {begin}, expected {expected}: "
+                "its length does not match n_samples."
+            )
+        yield begin, chunk
+
+
+class _Progress:
+    """The progress sidecar: ``n_done`` rows done from the start, plus the
+    indices of the chunks done beyond them (``chunks_done``, present only
+    when shards finished out of order)."""
+
+    def __init__(self, path, n, chunk_size, n_done=0, chunks_done=()):
+        self.path, self.n, self.chunk_size = path, n, chunk_size
+        self.n_done, self.done = n_done, set(chunks_done)
+
+    def add(self, begin):
+        self.done.add(begin // self.chunk_size)
+        while self.n_done < self.n and self.n_done // self.chunk_size in self.done:
+            self.done.discard(self.n_done // self.chunk_size)
+            self.n_done = min(self.n_done + self.chunk_size, self.n)
+        state = {"n_done": self.n_done}
+        if self.done:
+            state["chunks_done"] = sorted(self.done)
+        write_json(self.path, state, sync=True)
 
 
 def _first_chunk_digest(X, n, chunk_size):
@@ -178,7 +214,7 @@ def _first_chunk_digest(X, n, chunk_size):
 
 
 def encode_to_npy(
-    encoder, X, path, *, chunk_size=1024, n_samples=None, overwrite=False
+    encoder, X, path, *, chunk_size=1024, n_samples=None, overwrite=False, n_jobs=None
 ):
     """Encode a dataset larger than memory into a ``.npy`` file, resumably.
 
@@ -190,6 +226,23 @@ def encode_to_npy(
     byte-identical to an uninterrupted run.  A JSON sidecar ``<path>.json``
     records the encoder, model, output-changing parameters, dtype and shape;
     read it back with :func:`read_latent_metadata`.
+
+    With ``n_jobs`` other than 1 the chunks are *shards* encoded by joblib
+    workers: processes of this machine by default, the workers of a Dask or
+    Ray cluster inside ``joblib.parallel_config(backend="dask")`` or
+    ``backend="ray"`` -- the same switch that runs a scikit-learn search on a
+    cluster.  Each worker process loads the encoder once and encodes on its
+    own device (``device="auto"``: its GPU when it sees one); the driver
+    writes every shard to its rows of ``path`` as it arrives and records it
+    in the progress sidecar, so a killed worker or a killed driver loses at
+    most the shards in flight and the rerun encodes only the others.  The
+    result is byte-identical to a run in one process.  Pass raw inputs the
+    workers can read themselves (file paths on storage they share, texts),
+    and give the encoder a ``memory=`` folder on that storage to share its
+    per-item cache between workers (an item repeated in two shards is then
+    served from the cache in the second, with the value of the first
+    shard's batch: equal to float rounding, not always byte for byte, in
+    one process as on a cluster).
 
     Parameters
     ----------
@@ -211,6 +264,11 @@ def encode_to_npy(
         Start afresh even if ``path`` holds a finished or resumable encoding.
         Without it, an existing file from another encoder or dataset raises a
         FileExistsError.
+    n_jobs : int, default=None
+        Number of shards encoded at once.  ``None`` means 1 (in this
+        process) unless in a :func:`joblib.parallel_config` context; ``-1``
+        means all workers (with Ray's backend, pass ``-1``: its default is
+        1).  Chunks are encoded in this process whenever it resolves to 1.
 
     Returns
     -------
@@ -257,12 +315,19 @@ def encode_to_npy(
         logger.info("%s is already complete", path)
         return np.load(path, mmap_mode="r")
 
-    start = 0
+    progress = _Progress(progress_path, n, chunk_size)
     out = None
     if reusable is not None:
-        start = int(reusable["n_done"])
+        progress = _Progress(
+            progress_path, n, chunk_size, reusable["n_done"], reusable["chunks_done"]
+        )
         out = np.lib.format.open_memmap(path, mode="r+")
-        logger.info("Resuming %s at row %d of %d", path, start, n)
+        logger.info(
+            "Resuming %s: %d of %d rows done",
+            path,
+            progress.n_done + chunk_size * len(progress.done),
+            n,
+        )
     else:
         for stale in (path, meta_path, progress_path):
             if os.path.exists(stale):
@@ -278,14 +343,13 @@ def encode_to_npy(
         meta["skfusemix_version"] = __version__
     except ImportError:  # pragma: no cover
         pass
-    for begin, chunk in _chunks(X, n, chunk_size, start):
+    shards = _checked_chunks(X, n, chunk_size, progress.n_done, set(progress.done))
+    if effective_n_jobs(n_jobs) == 1:
+        results = ((begin, np.asarray(encoder.transform(c))) for begin, c in shards)
+    else:
+        results = encode_shards(encoder, shards, n_jobs)
+    for begin, Z in results:
         expected = min(chunk_size, n - begin)
-        if len(chunk) != expected:
-            raise ValueError(
-                f"X yielded {len(chunk)} inputs at row {begin}, expected {expected}: "
-                "its length does not match n_samples."
-            )
-        Z = np.asarray(encoder.transform(chunk))
         if Z.ndim != 2 or Z.shape[0] != expected:
             raise ValueError(
                 f"The encoder returned shape {Z.shape} for {expected} inputs."
@@ -304,7 +368,7 @@ def encode_to_npy(
             )
         out[begin : begin + expected] = Z
         out.flush()
-        write_json(progress_path, {"n_done": begin + expected}, sync=True)
+        progress.add(begin)
     del out
     with open(meta_path, encoding="utf-8") as f:
         meta = json.load(f)
@@ -339,7 +403,102 @@ def _can_reuse(path, identity, n, chunk_size, first_digest):
     try:
         with open(progress_path, encoding="utf-8") as f:
             progress = json.load(f)
-    except (OSError, ValueError):
-        progress = {"n_done": 0}
-    meta["n_done"] = int(progress.get("n_done", 0))
+        n_done = int(progress.get("n_done", 0))
+        chunks_done = [int(k) for k in progress.get("chunks_done", ())]
+    except (OSError, ValueError, TypeError, AttributeError):
+        n_done, chunks_done = 0, []
+    n_chunks = -(-n // chunk_size)
+    valid = 0 <= n_done <= n and (n_done % chunk_size == 0 or n_done == n)
+    meta["n_done"] = n_done if valid else 0
+    meta["chunks_done"] = [k for k in chunks_done if 0 <= k < n_chunks]
     return meta
+
+
+class LatentFile:
+    """A ``.npy`` file of latents that pickles as its path, for cluster searches.
+
+    A scikit-learn search on a cluster (``joblib.parallel_config(backend=
+    "dask")`` or ``"ray"``) sends the training data with every candidate
+    fit; an array or memmap travels as its bytes each time (Ray), or once per
+    search (Dask scatters large arguments).  A ``LatentFile`` travels as its
+    path: each worker opens the file read-only as a memmap and reads only the
+    rows of its folds, so the latents are never shipped, only shared.  The
+    file must be on storage every worker sees at the same path.
+
+    Indexing returns NumPy arrays (basic slices are memmap views, row
+    indices are copies); ``numpy.asarray`` gives a view of the whole file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A 2-D ``.npy`` file, e.g. written by :func:`encode_to_npy`.
+
+    Attributes
+    ----------
+    path : str
+        The absolute path of the file.
+    shape : tuple of int
+        ``(n_samples, n_features)``.
+    dtype : numpy.dtype
+        The dtype of the file.
+
+    See Also
+    --------
+    encode_to_npy : Writes latent files, resumably and on clusters.
+
+    Examples
+    --------
+    >>> import numpy as np, os, pickle, tempfile
+    >>> from skfusemix.encoders import LatentFile
+    >>> path = os.path.join(tempfile.mkdtemp(), "z.npy")
+    >>> np.save(path, np.arange(20000, dtype=np.float32).reshape(1000, 20))
+    >>> Z = LatentFile(path)
+    >>> Z.shape, len(pickle.dumps(Z)) < 1000
+    ((1000, 20), True)
+    >>> pickle.loads(pickle.dumps(Z))[[2, 0]][:, 0]
+    array([40.,  0.], dtype=float32)
+    """
+
+    def __init__(self, path):
+        self.path = os.path.abspath(os.fspath(path))
+        self._open()
+
+    def _open(self):
+        self._array = np.load(self.path, mmap_mode="r")
+        if self._array.ndim != 2:
+            raise ValueError(
+                f"{self.path!r} holds an array of shape {self._array.shape}; "
+                "expected 2-D latents (n_samples, n_features)."
+            )
+
+    shape = property(lambda self: self._array.shape)
+    dtype = property(lambda self: self._array.dtype)
+    ndim = property(lambda self: 2)
+    nbytes = property(lambda self: self._array.nbytes)
+
+    def __len__(self):
+        return self._array.shape[0]
+
+    def __getitem__(self, key):
+        return self._array[key]
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self._array, dtype=dtype)
+        return np.asarray(self._array, dtype=dtype)
+
+    def __getstate__(self):
+        return {"path": self.path, "shape": self.shape, "dtype": self.dtype.str}
+
+    def __setstate__(self, state):
+        self.path = state["path"]
+        self._open()
+        if self.shape != tuple(state["shape"]) or self.dtype.str != state["dtype"]:
+            raise ValueError(
+                f"{self.path!r} changed since it was sent: it holds "
+                f"{self.shape} {self.dtype}, the sender saw {tuple(state['shape'])} "
+                f"{state['dtype']}."
+            )
+
+    def __repr__(self):
+        return f"LatentFile({self.path!r}, shape={self.shape}, dtype={self.dtype})"
