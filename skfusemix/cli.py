@@ -18,6 +18,7 @@ a bad shape) print one line on stderr and exit with status 1.
 """
 
 import argparse
+import contextlib
 import glob
 import json
 import logging
@@ -536,6 +537,31 @@ def _dtype(text):
 _TYPES = {"bytes": _bytes, "dtype": _dtype}
 
 
+@contextlib.contextmanager
+def _launched_processes(method):
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), join the
+    processes in one :mod:`torch.distributed` group for a FuseMix fit (gloo on
+    CPU, NCCL with CUDA) and yield this process' rank; else yield 0."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        yield 0
+        return
+    if method != "fusemix":
+        raise ValueError(
+            f"--method {method} is closed-form: run it in one process, not under "
+            "torchrun."
+        )
+    import torch
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()
+
+
 def _fit(args):
     from . import baselines
     from .metrics import retrieval_report
@@ -584,10 +610,13 @@ def _fit(args):
     )
     _say(args, f"fitting {name} on {Zx.shape[0]} pairs")
     start = time.perf_counter()
-    if method == "fusemix" and groups is not None:
-        aligner.fit(Zx, Zy, groups=groups)  # an item's rows are positives
-    else:
-        aligner.fit(Zx, Zy)
+    with _launched_processes(method) as rank:
+        if method == "fusemix" and groups is not None:
+            aligner.fit(Zx, Zy, groups=groups)  # an item's rows are positives
+        else:
+            aligner.fit(Zx, Zy)
+    if rank:  # under torchrun: the processes hold one model; rank 0 reports
+        return 0
     seconds = time.perf_counter() - start
     save_model(aligner, args.out)
     report = retrieval_report(

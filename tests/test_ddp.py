@@ -32,6 +32,8 @@ WORKER = textwrap.dedent(
     from skfusemix.engine._checkpoint import Checkpoint
     import skfusemix.engine._loop as loop
     fusemix = loop.fusemix
+    sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
+    from test_ddp import fitted_arrays, one_step
 
     rank, world, tmp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     dist.init_process_group(
@@ -69,18 +71,8 @@ WORKER = textwrap.dedent(
             continue
         finally:
             loop.fusemix = fusemix
-        for side, adapter in (("x", model.adapter_x_), ("y", model.adapter_y_)):
-            for key, value in adapter.state_dict().items():
-                out[f"{name}.{side}.{key}"] = value.numpy()
-        out[name + ".temperature"] = np.array(model.temperature_)
-        out[name + ".loss"] = np.array(model.history_["loss"])
-        out[name + ".tx"] = model.transform(X)
-        out[name + ".ty"] = model.transform_y(Y)
+        out.update(fitted_arrays(model, name, X, Y))
         out[name + ".restored"] = np.array(model.n_iter_restored_)
-        if model.validation_scores_ is not None:
-            out[name + ".val"] = np.array(model.validation_scores_)
-    sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
-    from test_ddp import one_step
     from skfusemix.engine._distributed import ProcessGroup
     for key, value in one_step(ProcessGroup()).items():
         out["step." + key] = value
@@ -263,3 +255,42 @@ def test_without_a_process_group_fit_trains_alone():
         FuseMixAligner(**FAST, distributed=True).fit(X, Y)
     with pytest.raises(ValueError, match="distributed"):
         FuseMixAligner(**FAST, distributed="yes").fit(X, Y)
+
+
+@pytest.mark.slow  # two processes importing torch: about 30 s on 2 cores
+def test_cli_fit_under_torchrun_saves_the_single_process_model(tmp_path):
+    """``torchrun --nproc-per-node 2 -m skfusemix fit ...``: the processes join
+    one gloo group, rank 0 saves, and the model is the one-process model."""
+    X, Y = make_pairs(n=256, d_x=16, d_y=12)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y)
+    args = ["fit", "--x", str(tmp_path / "x.npy"), "--y", str(tmp_path / "y.npy")]
+    args += ["--n-components", "8", "--n-layers", "1", "--batch-size", "32"]
+    args += ["--max-epochs", "3", "--dropout", "0", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    launch += ["--standalone", "-m", "skfusemix"]
+    run = subprocess.run(
+        [*launch, *args, "--out", str(tmp_path / "two")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("saved the model") == 1  # rank 0 alone reports
+    one = subprocess.run(
+        [sys.executable, "-m", "skfusemix", *args, "--out", str(tmp_path / "one")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert one.returncode == 0, one.stderr
+    two = FuseMixAligner.load(tmp_path / "two")
+    single = FuseMixAligner.load(tmp_path / "one")
+    np.testing.assert_allclose(two.transform(X), single.transform(X), atol=1e-5)
+    np.testing.assert_allclose(two.transform_y(Y), single.transform_y(Y), atol=1e-5)
+    np.testing.assert_allclose(two.history_["loss"], single.history_["loss"], rtol=1e-5)
