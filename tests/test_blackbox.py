@@ -150,6 +150,11 @@ class EmbeddingServer:
             data[0]["embedding"][0] = float("nan")
         data.reverse()  # out of order: the client must sort by index
         payload = json.dumps({"data": data, "model": model}).encode()
+        # counted before the answer is written (a client that read it may check
+        # the count at once); a slow answer is not delivered: the client timed out
+        delivered = Counter(inputs) if fault is None else Counter()
+        with self.cond:
+            self.served.update(delivered)
         try:
             h.send_response(200)
             h.send_header("Content-Type", "application/json")
@@ -157,10 +162,9 @@ class EmbeddingServer:
             h.end_headers()
             h.wfile.write(payload)
         except OSError:  # the client gave up waiting
-            return
-        if fault is None:  # a slow answer is not delivered: the client timed out
             with self.cond:
-                self.served.update(inputs)
+                self.served.subtract(delivered)
+                self.served += Counter()  # drop the zero counts
 
 
 @pytest.fixture
