@@ -158,7 +158,11 @@ def test_sigkilled_subprocess_fit_resumes_to_the_same_result(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
-        while not os.listdir(tmp_path) and time.monotonic() < deadline:
+
+        def saved():  # a whole checkpoint, not the temporary file of one
+            return any(n.endswith(".safetensors") for n in os.listdir(tmp_path))
+
+        while not saved() and time.monotonic() < deadline:
             assert proc.poll() is None, "the fit ended before it could be killed"
             time.sleep(0.05)
         time.sleep(0.2)
