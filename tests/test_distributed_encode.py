@@ -44,12 +44,18 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 @pytest.fixture(scope="module")
 def client():
+    # LocalCluster sets OMP_NUM_THREADS=1 (and MKL_..., OPENBLAS_...) in this
+    # process' environment for its workers; later tests' subprocesses must not
+    # inherit it (a subprocess fit on 1 thread rounds differently)
+    saved_environ = dict(os.environ)
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+    os.environ.clear()
+    os.environ.update(saved_environ)
 
 
 @pytest.fixture(scope="module")

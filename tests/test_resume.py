@@ -137,8 +137,9 @@ import sys, numpy as np
 sys.path.insert(0, {tests!r})
 from helpers import make_pairs
 from skfusemix import FuseMixAligner
-import time
+import time, torch
 import skfusemix.engine._loop as training
+torch.set_num_threads({threads})  # the parent's: the same float rounding
 Zx, Zy = make_pairs(n=100)
 original = training.fusemix
 def slow(*args):  # make sure the parent kills it mid-way
@@ -153,7 +154,10 @@ def test_sigkilled_subprocess_fit_resumes_to_the_same_result(tmp_path):
     data = make_pairs(n=100)  # one step per epoch
     kw = dict(TINY, max_epochs=30)
     script = _KILL_SCRIPT.format(
-        tests=os.path.join(ROOT, "tests"), kw=kw, ckpt=str(tmp_path)
+        tests=os.path.join(ROOT, "tests"),
+        kw=kw,
+        ckpt=str(tmp_path),
+        threads=torch.get_num_threads(),
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     try:
