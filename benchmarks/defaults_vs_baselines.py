@@ -25,6 +25,7 @@ Run::
 import argparse
 import ast
 import json
+import re
 import sys
 import time
 
@@ -73,10 +74,11 @@ def baselines():
 
 
 def parse_variant(text):
-    """``"name:alpha=0,max_epochs=100"`` -> ``("name", {...})``."""
+    """``"name:alpha=0,max_epochs=100"`` -> ``("name", {...})``; a value may
+    hold commas (``"n_layers=(2,0)"``): items split before ``key=`` only."""
     name, _, spec = text.partition(":")
     params = {}
-    for item in filter(None, spec.split(",")):
+    for item in filter(None, re.split(r",(?=\w+=)", spec)):
         key, _, value = item.partition("=")
         try:
             params[key] = ast.literal_eval(value)
