@@ -16,7 +16,20 @@ from ._pooling import pool
 __all__ = ["AudioEncoder", "check_waveforms", "load_wav"]
 
 
-class AudioEncoder(BaseEncoder):
+class WaveformInputMixin:
+    """Inputs of a speech encoder: 1-D waveforms (a list of clips of any
+    length, or a 2-D array of clips of equal length)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # (n_clips, n_samples) of equal length
+        return tags
+
+    def _check_inputs(self, X):
+        return check_waveforms(X)
+
+
+class AudioEncoder(WaveformInputMixin, BaseEncoder):
     """Encode audio clips with a frozen Hugging Face speech model.
 
     A stateless transformer: ``transform`` maps a list of 1-D waveforms to a
@@ -110,19 +123,11 @@ class AudioEncoder(BaseEncoder):
         self.memory = memory
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True  # (n_clips, n_samples) of equal length
-        return tags
-
     _parameter_constraints = {
         **BaseEncoder._parameter_constraints,
         "sampling_rate": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "pooling": [StrOptions(set(_poolings))],
     }
-
-    def _check_inputs(self, X):
-        return check_waveforms(X)
 
     def _load(self):
         from transformers import AutoFeatureExtractor, AutoModel

