@@ -17,6 +17,38 @@ def make_pairs(n=300, d_x=24, d_y=16, d_shared=6, noise=0.05, seed=0):
     return Zx.astype(np.float32), Zy.astype(np.float32)
 
 
+def same_weights(a, b):
+    """Two fitted FuseMixAligners hold bit-identical adapters and loss."""
+    import torch
+
+    for name in ("adapter_x_", "adapter_y_", "loss_"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        if sa.keys() != sb.keys() or not all(torch.equal(sa[k], sb[k]) for k in sa):
+            return False
+    return True
+
+
+class StepCounter:
+    """Count optimiser steps through the training loop's fusemix call (with
+    ``monkeypatch``); raise ``exc`` (default ``RuntimeError("killed")``) at
+    step ``fail_at``."""
+
+    def __init__(self, monkeypatch, fail_at=None, exc=None):
+        import skfusemix.engine._loop as training
+
+        self.n, self.fail_at = 0, fail_at
+        self.exc = RuntimeError("killed") if exc is None else exc
+        original = training.fusemix
+
+        def counting(*args):
+            self.n += 1
+            if self.n == self.fail_at:
+                raise self.exc
+            return original(*args)
+
+        monkeypatch.setattr(training, "fusemix", counting)
+
+
 #: Small, fast settings for functional tests (the defaults are the paper's).
 FAST = dict(
     n_components=16, n_layers=1, expansion=2, dropout=0.0, batch_size=64, max_epochs=5

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import make_pairs
+from helpers import StepCounter, make_pairs, same_weights
 
 import skfusemix.engine._loop as training
 from skfusemix import FuseMixAligner
@@ -40,38 +40,12 @@ def reference(data):
     return FuseMixAligner(**TINY).fit(*data)
 
 
-def _same_weights(a, b):
-    for name in ("adapter_x_", "adapter_y_", "loss_"):
-        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
-        for key in sa:
-            if not torch.equal(sa[key], sb[key]):
-                return False
-    return True
-
-
-class _StepCounter:
-    """Count optimiser steps through the fusemix call; optionally raise."""
-
-    def __init__(self, monkeypatch, fail_at=None, exc=None):
-        self.n, self.fail_at = 0, fail_at
-        self.exc = RuntimeError("killed") if exc is None else exc
-        original = training.fusemix
-
-        def counting(*args):
-            self.n += 1
-            if self.n == self.fail_at:
-                raise self.exc
-            return original(*args)
-
-        monkeypatch.setattr(training, "fusemix", counting)
-
-
 # ----------------------------------------------------------- checkpoints
 def test_killed_fit_resumes_to_the_uninterrupted_result(
     data, reference, tmp_path, monkeypatch
 ):
     steps_per_epoch = 200 // 64
-    counter = _StepCounter(monkeypatch, fail_at=4 * steps_per_epoch + 2)
+    counter = StepCounter(monkeypatch, fail_at=4 * steps_per_epoch + 2)
     with pytest.raises(RuntimeError, match="killed"):
         FuseMixAligner(**TINY, checkpoint_dir=tmp_path, checkpoint_every=2).fit(*data)
     (ckpt,) = os.listdir(tmp_path)
@@ -80,13 +54,13 @@ def test_killed_fit_resumes_to_the_uninterrupted_result(
         *data
     )
     assert counter.n == 2 * steps_per_epoch  # resumed after epoch 4 of 6
-    assert _same_weights(resumed, reference)
+    assert same_weights(resumed, reference)
     assert resumed.history_["loss"] == reference.history_["loss"]
     assert resumed.t_ == reference.t_ and resumed.n_iter_ == 6
     # The finished fit's checkpoint is kept: rerunning it trains nothing.
     counter.n = 0
     again = FuseMixAligner(**TINY, checkpoint_dir=tmp_path).fit(*data)
-    assert counter.n == 0 and _same_weights(again, reference)
+    assert counter.n == 0 and same_weights(again, reference)
 
 
 def test_checkpoint_is_pickle_free_and_complete(data, tmp_path):
@@ -106,12 +80,12 @@ def test_early_stopping_fit_resumes_exactly(data, tmp_path, monkeypatch):
     kw = dict(TINY, max_epochs=8, early_stopping=True, n_iter_no_change=2)
     reference = FuseMixAligner(**kw).fit(*data)
     steps_per_epoch = 180 // 64
-    _StepCounter(monkeypatch, fail_at=3 * steps_per_epoch + 1)
+    StepCounter(monkeypatch, fail_at=3 * steps_per_epoch + 1)
     with pytest.raises(RuntimeError):
         FuseMixAligner(**kw, checkpoint_dir=tmp_path).fit(*data)
     monkeypatch.undo()
     resumed = FuseMixAligner(**kw, checkpoint_dir=tmp_path).fit(*data)
-    assert _same_weights(resumed, reference)
+    assert same_weights(resumed, reference)
     assert resumed.validation_scores_ == reference.validation_scores_
     assert resumed.best_validation_score_ == reference.best_validation_score_
 
@@ -135,7 +109,7 @@ def test_a_corrupt_checkpoint_is_an_error_not_a_silent_restart(data, tmp_path):
 _KILL_SCRIPT = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r})
-from helpers import make_pairs
+from helpers import StepCounter, make_pairs, same_weights
 from skfusemix import FuseMixAligner
 import time, torch
 import skfusemix.engine._loop as training
@@ -182,7 +156,7 @@ def test_sigkilled_subprocess_fit_resumes_to_the_same_result(tmp_path):
     assert 1 <= done < 30
     resumed = FuseMixAligner(**kw, checkpoint_dir=tmp_path).fit(*data)
     reference = FuseMixAligner(**kw).fit(*data)
-    assert _same_weights(resumed, reference)
+    assert same_weights(resumed, reference)
 
 
 # ------------------------------------------------------------ warm start
@@ -196,7 +170,7 @@ def test_warm_start_continues_from_the_fitted_state(data, reference):
     assert aligner.history_["loss"][:6] == reference.history_["loss"]
     # it started from the fitted weights, not from a fresh initialisation
     fresh = FuseMixAligner(**dict(TINY, max_epochs=3)).fit(*data)
-    assert not _same_weights(aligner, fresh)
+    assert not same_weights(aligner, fresh)
     assert any(
         not torch.equal(before[k], v)
         for k, v in aligner.adapter_x_.state_dict().items()
@@ -205,7 +179,7 @@ def test_warm_start_continues_from_the_fitted_state(data, reference):
 
 def test_warm_start_false_refits_from_scratch(data, reference):
     aligner = FuseMixAligner(**TINY).fit(*data).fit(*data)
-    assert _same_weights(aligner, reference) and aligner.n_iter_ == 6
+    assert same_weights(aligner, reference) and aligner.n_iter_ == 6
 
 
 def test_warm_start_refuses_other_shapes(data):
@@ -219,7 +193,7 @@ def test_warm_start_refuses_other_shapes(data):
 
 # ------------------------------------------------------------- Ctrl-C
 def test_keyboard_interrupt_inside_the_loop_stops_cleanly(data, monkeypatch):
-    counter = _StepCounter(monkeypatch, fail_at=8, exc=KeyboardInterrupt())
+    counter = StepCounter(monkeypatch, fail_at=8, exc=KeyboardInterrupt())
     aligner = FuseMixAligner(**TINY)
     with pytest.warns(FitInterruptedWarning, match="interrupted"):
         aligner.fit(*data)
@@ -236,7 +210,7 @@ _SIGINT_SCRIPT = """
 import sys, json, warnings
 import numpy as np
 sys.path.insert(0, {tests!r})
-from helpers import make_pairs
+from helpers import StepCounter, make_pairs, same_weights
 import skfusemix.engine._loop as training
 from skfusemix import FuseMixAligner
 Zx, Zy = make_pairs(n=200)
@@ -322,13 +296,13 @@ def test_nan_loss_mid_fit_restores_the_previous_epoch(data, monkeypatch):
     two_epochs = FuseMixAligner(**TINY).set_params(max_epochs=6)
     # The restored weights are those at the end of epoch 2 of the same fit:
     # reproduce them with a checkpoint-free fit interrupted after epoch 2.
-    counter = _StepCounter(
+    counter = StepCounter(
         monkeypatch, fail_at=2 * (200 // 64) + 1, exc=KeyboardInterrupt()
     )
     with pytest.warns(FitInterruptedWarning):
         two_epochs.fit(*data)
     assert counter.n == 2 * (200 // 64) + 1
-    assert _same_weights(aligner, two_epochs)
+    assert same_weights(aligner, two_epochs)
 
 
 # ---------------------------------------------------------- input scale
