@@ -816,16 +816,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             plan = self._plan(
                 X, y, device, storage, batch_size, n_train, val_idx, plan.seed
             )
-        ignored = {"verbose", "checkpoint_dir", "max_memory", "device"}
-        ignored |= {"random_state", "y_transformer"}  # rank 0's seed; a name
         group.check_same(
             {
-                "params": {
-                    k: v
-                    for k, v in self.get_params(deep=False).items()
-                    if k not in ignored
-                },
-                "y_transformer": type(self.y_transformer).__name__,
+                "params": self._recipe_params(),  # the seed is rank 0's
                 "plan": [plan.seed, plan.batch_size, plan.total_steps, warm],
                 "data": fingerprint(X, y, take),
             }
@@ -966,21 +959,21 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             )
         return np.sort(train_idx), np.sort(val_idx)
 
-    def _fit_identity(self, X, y, seed, device, modules):
-        """What must match for a checkpoint to be resumed by this fit."""
-        ignored = {
-            "verbose",
-            "checkpoint_dir",
-            "checkpoint_every",
-            "max_memory",
-            "device",
-            "distributed",
-        }
-        params = {
+    def _recipe_params(self, *ignored):
+        """The parameters that decide what a fit computes (not where it runs,
+        what it says or where it saves; ``random_state`` apart, as the seed
+        is checked on its own), ``y_transformer`` by its class name, leaving
+        out ``ignored`` as well."""
+        skip = {"verbose", "checkpoint_dir", "max_memory", "device", "random_state"}
+        return {
             k: (type(v).__name__ if k == "y_transformer" and v is not None else v)
             for k, v in self.get_params(deep=False).items()
-            if k not in ignored and k != "random_state"
+            if k not in skip and k not in ignored
         }
+
+    def _fit_identity(self, X, y, seed, device, modules):
+        """What must match for a checkpoint to be resumed by this fit."""
+        params = self._recipe_params("checkpoint_every", "distributed")
         params["n_layers"] = list(self.n_layers_)
         return {
             "params": json.loads(json.dumps(params, default=str)),
