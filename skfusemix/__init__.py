@@ -18,6 +18,8 @@ from ._version import __version__
 _LAZY = {
     "FuseMixAligner": "aligner",
     "AnchorBinding": "binding",
+    "AlignerEnsemble": "ensemble",
+    "seed_ensemble": "ensemble",
     "ASIFAligner": "baselines",
     "CCAAligner": "baselines",
     "ProcrustesAligner": "baselines",
@@ -37,6 +39,7 @@ _SUBMODULES = {
     "datasets",
     "demo",
     "encoders",
+    "ensemble",
     "exceptions",
     "engine",
     "metrics",
@@ -47,6 +50,7 @@ _SUBMODULES = {
 
 __all__ = [
     "ASIFAligner",
+    "AlignerEnsemble",
     "AnchorBinding",
     "CCAAligner",
     "CSAAligner",
@@ -54,6 +58,7 @@ __all__ = [
     "ProcrustesAligner",
     "make_retrieval_scorer",
     "retrieval_report",
+    "seed_ensemble",
     "zero_shot_classify",
     "zero_shot_scores",
     "__version__",

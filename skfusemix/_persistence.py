@@ -21,6 +21,7 @@ import json
 import math
 import numbers
 import os
+import re
 import warnings
 
 import numpy as np
@@ -476,6 +477,22 @@ def save_baseline(estimator, path):
     return path
 
 
+_MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_member_name(name, what):
+    """``name`` if it can name a sub-folder of a saved model (a modality of
+    an :class:`~skfusemix.AnchorBinding`, a member of an
+    :class:`~skfusemix.ensemble.AlignerEnsemble`), else a ValueError: never a
+    path separator or ``..``."""
+    if not isinstance(name, str) or not _MEMBER_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{what} {name!r} is not a valid name: use 1-64 letters, digits, "
+            "'_', '-' or '.', starting with a letter or digit."
+        )
+    return name
+
+
 def _read_config(cls_name, path):
     """config.json of a saved model, checked to be of ``cls_name`` (any
     skfusemix model when None) in a format version this library reads."""
@@ -608,4 +625,8 @@ def load_model(path, *, device=None):
         return FuseMixAligner.load(path, device=device)
     if name in _BASELINE_ARRAYS:
         return load_baseline(getattr(baselines, name), path)
+    if name == "AlignerEnsemble":
+        from .ensemble import AlignerEnsemble
+
+        return AlignerEnsemble.load(path, device=device)
     raise ValueError(f"{config_path!r} describes an unknown model class {name!r}.")

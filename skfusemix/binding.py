@@ -9,30 +9,19 @@ with frozen encoders and small adapters.
 """
 
 import os
-import re
 
 import numpy as np
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._data import l2_normalize
 from ._io import write_json
-from ._persistence import FORMAT_VERSION, _read_config
+from ._persistence import FORMAT_VERSION, _read_config, check_member_name
 from ._version import __version__
 from .aligner import FuseMixAligner
 
 __all__ = ["AnchorBinding"]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FORMAT = "skfusemix.AnchorBinding"
-
-
-def _check_name(name, what):
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"{what} {name!r} is not a valid modality name: use 1-64 letters, digits, "
-            "'_', '-' or '.', starting with a letter or digit."
-        )
-    return name
 
 
 class AnchorBinding:
@@ -107,7 +96,7 @@ class AnchorBinding:
     """
 
     def __init__(self, aligners, anchor="anchor"):
-        _check_name(anchor, "anchor")
+        check_member_name(anchor, "anchor")
         if not isinstance(aligners, dict) or not aligners:
             raise TypeError(
                 "aligners must be a non-empty dict mapping modality names to fitted "
@@ -115,7 +104,7 @@ class AnchorBinding:
             )
         width = None
         for name, aligner in aligners.items():
-            _check_name(name, "modality")
+            check_member_name(name, "modality")
             if name == anchor:
                 raise ValueError(
                     f"{name!r} is the anchor; the anchor needs no aligner."
@@ -269,7 +258,7 @@ class AnchorBinding:
         if not isinstance(names, list) or not names:
             raise ValueError(f"{config_path!r}: 'modalities' must be a non-empty list.")
         for name in names:  # before any path is built from them
-            _check_name(name, f"{config_path!r}: modality")
+            check_member_name(name, f"{config_path!r}: modality")
         aligners = {
             name: FuseMixAligner.load(os.path.join(path, name), device=device)
             for name in names

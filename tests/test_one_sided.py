@@ -252,7 +252,7 @@ def test_binding_validates_what_it_holds(data, fitted):
         AnchorBinding({"image": fitted, "speech": other_width})
     with pytest.raises(ValueError, match="is the anchor"):
         AnchorBinding({"text": fitted}, anchor="text")
-    with pytest.raises(ValueError, match="not a valid modality name"):
+    with pytest.raises(ValueError, match="not a valid name"):
         AnchorBinding({"../evil": fitted})
     with pytest.raises(TypeError, match="must be a FuseMixAligner"):
         AnchorBinding({"image": "model"})
@@ -277,7 +277,7 @@ def test_binding_save_load(data, binding, tmp_path):
     config["modalities"] = ["image", "../../etc"]
     with open(path / "config.json", "w") as f:
         json.dump(config, f)
-    with pytest.raises(ValueError, match="not a valid modality name"):
+    with pytest.raises(ValueError, match="not a valid name"):
         AnchorBinding.load(path)
     with pytest.raises(ValueError, match="holds a saved AnchorBinding"):
         FuseMixAligner.load(path)
