@@ -23,22 +23,9 @@ import time
 
 import numpy as np
 import torch
-from defaults_vs_baselines import load, split
+from defaults_vs_baselines import load, split, subset
 
 from skfusemix import FuseMixAligner, retrieval_report
-
-
-def subset(groups, train, size, seed):
-    """Rows of ``train`` whose items are the first items of a seeded
-    shuffle, adding items until ``size`` rows ("all": every row)."""
-    if size == "all":
-        return train
-    items = np.unique(groups[train])
-    order = np.random.default_rng(seed).permutation(items)
-    counts = np.bincount(groups[train], minlength=groups.max() + 1)
-    n_items = int(np.searchsorted(np.cumsum(counts[order]), int(size))) + 1
-    keep = np.isin(groups[train], order[:n_items])
-    return train[keep]
 
 
 def main(argv=None):
