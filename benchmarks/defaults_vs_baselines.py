@@ -35,10 +35,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupShuffleSplit
 
 from skfusemix import (
+    AlignerEnsemble,
     ASIFAligner,
     CCAAligner,
     FuseMixAligner,
     ProcrustesAligner,
+    seed_ensemble,
 )
 
 DATA = ["openmoji", "mfeat-pix-fou", "mfeat-fac-kar", "mfeat-zer-pix"]
@@ -135,9 +137,12 @@ def run(name, methods, seeds, stage):
             train, test = train[inner_train], train[inner_val]
         train = subset(groups, train, size or "all", seed)
         for method, estimator in methods:
-            estimator = clone(estimator)
-            if "random_state" in estimator.get_params():
-                estimator.set_params(random_state=seed)
+            if callable(estimator) and not hasattr(estimator, "fit"):
+                estimator = estimator(seed)  # a factory (ensembles seed members)
+            else:
+                estimator = clone(estimator)
+                if "random_state" in estimator.get_params(deep=False):
+                    estimator.set_params(random_state=seed)
             start = time.perf_counter()
             estimator.fit(Zx[train], Zy[train])
             took = time.perf_counter() - start
@@ -222,6 +227,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variant", action="append", default=[])
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="add a 3-seed ensemble of the defaults and the defaults + CCA",
+    )
     parser.add_argument("--no-default", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="write all rows to this file")
@@ -232,6 +242,22 @@ def main(argv=None):
     for text in args.variant:
         label, params = parse_variant(text)
         methods.append((f"FuseMix {label}", FuseMixAligner(**params)))
+    if args.ensemble:
+        methods += [
+            (
+                "FuseMix x3 (seed ensemble)",
+                lambda seed: seed_ensemble(FuseMixAligner(), 3, random_state=seed),
+            ),
+            (
+                "FuseMix + CCA (ensemble)",
+                lambda seed: AlignerEnsemble(
+                    [
+                        ("fusemix", FuseMixAligner(random_state=seed)),
+                        ("cca", CCAAligner()),
+                    ]
+                ),
+            ),
+        ]
     if not args.no_baselines:
         methods += baselines()
     rows = []
