@@ -152,6 +152,7 @@ PUBLIC_MODULES = [
     "skfusemix.metrics",
     "skfusemix.baselines",
     "skfusemix.binding",
+    "skfusemix.ensemble",
     "skfusemix.encoders",
     "skfusemix.datasets",
     "skfusemix.plotting",
