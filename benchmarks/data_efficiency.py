@@ -1,8 +1,7 @@
 """Data efficiency: held-out recall against the number of training pairs.
 
-``FuseMixAligner()`` with its defaults against the same without mixing
-(``alpha=0`` at equal optimizer steps), ``CSAAligner()`` with its defaults and
-the tuned classical aligners, on OpenMoji and UCI mfeat,
+FuseMix (small-data recipe) against the same adapters without mixing
+(``alpha=0``) and the tuned classical aligners, on OpenMoji and UCI mfeat,
 averaged over three group-aware splits (seeds 0, 1, 2).  For every size a
 random subset of the training pairs is used; the held-out pairs stay the same
 within a seed.  Writes a JSON of all rows and the figure used in the docs.
@@ -24,38 +23,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from small_data_recipe import CHOSEN, load  # noqa: E402
+from small_data_recipe import load, methods  # noqa: E402
 
-from skfusemix import (  # noqa: E402
-    ASIFAligner,
-    CCAAligner,
-    CSAAligner,
-    FuseMixAligner,
-    ProcrustesAligner,
-)
-from skfusemix._recipe import auto_params  # noqa: E402
 from skfusemix.demo import retrieval_learning_curve  # noqa: E402
 
 SIZES = {"openmoji": [100, 250, 500, 1000, None], "mfeat": [100, 250, 500, 1000, None]}
-
-
-def methods(name, n_fit, n_features, n_features_y):
-    """The defaults, their no-mixing ablation at equal steps (a step without
-    mixing uses batch_size pairs instead of 2 * batch_size: half the epochs
-    "auto" gives), CSA with its defaults and the tuned classical aligners."""
-    chosen = CHOSEN[name]
-    epochs = auto_params(n_fit, n_features, n_features_y)["max_epochs"]
-    return [
-        ("FuseMix (defaults)", FuseMixAligner()),
-        (
-            "same, no mixing (equal steps)",
-            FuseMixAligner(alpha=0.0, max_epochs=max(1, epochs // 2)),
-        ),
-        ("CCA (tuned)", CCAAligner(**chosen["CCA"])),
-        ("CSA (defaults)", CSAAligner()),
-        ("Procrustes (tuned)", ProcrustesAligner(**chosen["Procrustes"])),
-        ("ASIF (tuned)", ASIFAligner(**chosen["ASIF"])),
-    ]
 
 
 def curve_points(rows, method):
@@ -153,7 +125,7 @@ def main(argv=None):
         for size in args.sizes or SIZES[name]:
             n_fit = int(0.8 * len(Zx)) if size is None else size
             part = retrieval_learning_curve(
-                methods(name, n_fit, Zx.shape[1], Zy.shape[1]),
+                methods(name, n_fit),
                 Zx,
                 Zy,
                 groups,
