@@ -493,6 +493,44 @@ def check_member_name(name, what):
     return name
 
 
+def save_composite(path, cls_name, members, key, what, **fields):
+    """Save a model made of named models: each ``(name, model)`` of
+    ``members`` in its own ``save`` folder ``path/<name>`` (every name checked
+    by :func:`check_member_name` first), then ``config.json`` with the format
+    header, the names under ``key`` and the other ``fields``."""
+    from ._io import write_json
+    from ._version import __version__
+
+    names = [check_member_name(name, what) for name, _ in members]
+    os.makedirs(path, exist_ok=True)
+    for name, model in members:
+        model.save(os.path.join(path, name))
+    write_json(
+        os.path.join(path, CONFIG_FILE),
+        {
+            "format": f"skfusemix.{cls_name}",
+            "format_version": FORMAT_VERSION,
+            "skfusemix_version": __version__,
+            **fields,
+            key: names,
+        },
+    )
+    return path
+
+
+def read_composite(cls_name, path, key, what):
+    """``(config, names)`` of a model written by :func:`save_composite`: the
+    member names under ``key``, a non-empty list of names checked by
+    :func:`check_member_name` before any path is built from them."""
+    config, config_path = _read_config(cls_name, path)
+    names = config.get(key)
+    if not isinstance(names, list) or not names:
+        raise ValueError(f"{config_path!r}: {key!r} must be a non-empty list.")
+    for name in names:
+        check_member_name(name, f"{config_path!r}: {what}")
+    return config, names
+
+
 def _read_config(cls_name, path):
     """config.json of a saved model, checked to be of ``cls_name`` (any
     skfusemix model when None) in a format version this library reads."""

@@ -14,14 +14,10 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._data import l2_normalize
-from ._io import write_json
-from ._persistence import FORMAT_VERSION, _read_config, check_member_name
-from ._version import __version__
+from ._persistence import check_member_name, read_composite, save_composite
 from .aligner import FuseMixAligner
 
 __all__ = ["AnchorBinding"]
-
-_FORMAT = "skfusemix.AnchorBinding"
 
 
 class AnchorBinding:
@@ -221,20 +217,14 @@ class AnchorBinding:
         path : str or path-like
             The same ``path``.
         """
-        os.makedirs(path, exist_ok=True)
-        for name, aligner in self.aligners.items():
-            aligner.save(os.path.join(path, name))
-        write_json(
-            os.path.join(path, "config.json"),
-            {
-                "format": _FORMAT,
-                "format_version": FORMAT_VERSION,
-                "skfusemix_version": __version__,
-                "anchor": self.anchor,
-                "modalities": list(self.aligners),
-            },
+        return save_composite(
+            path,
+            type(self).__name__,
+            list(self.aligners.items()),
+            "modalities",
+            "modality",
+            anchor=self.anchor,
         )
-        return path
 
     @classmethod
     def load(cls, path, *, device=None):
@@ -253,12 +243,8 @@ class AnchorBinding:
         binding : AnchorBinding
             The loaded binding.
         """
-        config, config_path = _read_config(cls.__name__, path)
-        anchor, names = config.get("anchor"), config.get("modalities")
-        if not isinstance(names, list) or not names:
-            raise ValueError(f"{config_path!r}: 'modalities' must be a non-empty list.")
-        for name in names:  # before any path is built from them
-            check_member_name(name, f"{config_path!r}: modality")
+        config, names = read_composite(cls.__name__, path, "modalities", "modality")
+        anchor = config.get("anchor")
         aligners = {
             name: FuseMixAligner.load(os.path.join(path, name), device=device)
             for name in names

@@ -22,14 +22,10 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from ._io import write_json
-from ._persistence import FORMAT_VERSION, _read_config, check_member_name
-from ._version import __version__
+from ._persistence import read_composite, save_composite
 from .base import AlignerMixin
 
 __all__ = ["AlignerEnsemble", "seed_ensemble"]
-
-_FORMAT = "skfusemix.AlignerEnsemble"
 
 
 class AlignerEnsemble(AlignerMixin, _BaseComposition):
@@ -271,23 +267,14 @@ class AlignerEnsemble(AlignerMixin, _BaseComposition):
             digits, ``_``, ``-`` or ``.``).
         """
         check_is_fitted(self)
-        names = list(self.named_estimators_)
-        for name in names:  # before any path is built from them
-            check_member_name(name, "member")
-        os.makedirs(path, exist_ok=True)
-        for name, member in zip(names, self.estimators_):
-            member.save(os.path.join(path, name))
-        write_json(
-            os.path.join(path, "config.json"),
-            {
-                "format": _FORMAT,
-                "format_version": FORMAT_VERSION,
-                "skfusemix_version": __version__,
-                "members": names,
-                "weights": self.weights_.tolist(),
-            },
+        return save_composite(
+            path,
+            type(self).__name__,
+            list(self.named_estimators_.items()),
+            "members",
+            "member",
+            weights=self.weights_.tolist(),
         )
-        return path
 
     @classmethod
     def load(cls, path, *, device=None):
@@ -308,12 +295,8 @@ class AlignerEnsemble(AlignerMixin, _BaseComposition):
         """
         from ._persistence import load_model
 
-        config, config_path = _read_config(cls.__name__, path)
-        names, weights = config.get("members"), config.get("weights")
-        if not isinstance(names, list) or not names:
-            raise ValueError(f"{config_path!r}: 'members' must be a non-empty list.")
-        for name in names:
-            check_member_name(name, f"{config_path!r}: member")
+        config, names = read_composite(cls.__name__, path, "members", "member")
+        weights = config.get("weights")
         members = [
             load_model(os.path.join(path, name), device=device) for name in names
         ]
