@@ -54,6 +54,9 @@ FAST = dict(
     n_components=16, n_layers=1, expansion=2, dropout=0.0, batch_size=64, max_epochs=5
 )
 
+#: Settings small enough for scikit-learn's estimator checks (tiny data).
+CHECKS = dict(n_components=4, n_layers=1, expansion=2, batch_size=16, max_epochs=3)
+
 
 def save_tiny_whisper(path, width=12, mel_bins=16):
     """Save a randomly initialised one-layer Whisper and its feature extractor

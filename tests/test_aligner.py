@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import FAST, make_pairs
+from helpers import CHECKS, FAST, make_pairs
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -22,21 +22,9 @@ from skfusemix._data import resolve_device
 
 @parametrize_with_checks(
     [
-        FuseMixAligner(
-            n_components=4,
-            n_layers=1,
-            expansion=2,
-            batch_size=16,
-            max_epochs=3,
-            random_state=0,
-        ),
+        FuseMixAligner(**CHECKS, random_state=0),
         FuseMixAligner(  # one-sided: y's own space is the shared space
-            n_layers=1,
-            expansion=2,
-            batch_size=16,
-            max_epochs=3,
-            random_state=0,
-            fixed_y=True,
+            **{**CHECKS, "n_components": "auto"}, random_state=0, fixed_y=True
         ),
     ]
 )

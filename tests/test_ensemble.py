@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import sklearn
+from helpers import CHECKS
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -23,21 +24,14 @@ from skfusemix.base import AlignerMixin
 from skfusemix.datasets import make_paired_latents
 
 
-def tiny_fusemix(**params):
-    return FuseMixAligner(
-        n_components=4,
-        n_layers=1,
-        expansion=2,
-        batch_size=16,
-        max_epochs=3,
-        random_state=0,
-        **params,
-    )
-
-
 @parametrize_with_checks(
     [
-        AlignerEnsemble([("cca", CCAAligner()), ("fusemix", tiny_fusemix())]),
+        AlignerEnsemble(
+            [
+                ("cca", CCAAligner()),
+                ("fusemix", FuseMixAligner(**CHECKS, random_state=0)),
+            ]
+        ),
         AlignerEnsemble(
             [("a", ProcrustesAligner()), ("b", CCAAligner())], weights=[2.0, 1.0]
         ),
@@ -159,7 +153,8 @@ def test_grid_search_over_weights(data):
 def test_save_load_round_trip(tmp_path, data):
     Xtr, ytr, Xte, yte = data
     ensemble = AlignerEnsemble(
-        [("fusemix", tiny_fusemix()), ("cca", CCAAligner())], weights=[2, 1]
+        [("fusemix", FuseMixAligner(**CHECKS, random_state=0)), ("cca", CCAAligner())],
+        weights=[2, 1],
     ).fit(Xtr, ytr)
     path = ensemble.save(tmp_path / "ensemble")
     for loaded in (AlignerEnsemble.load(path), load_model(path)):
