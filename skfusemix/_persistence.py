@@ -46,9 +46,13 @@ FORMAT = "skfusemix.FuseMixAligner"
 #: Bump when a file written by this version cannot be read by older code.
 #: 2: resolved "auto" values and standardisation (version 1 files, written
 #: before either existed, load as fitted without standardisation).
-FORMAT_VERSION = 2
+#: 3: the CCA joined to the embeddings (``cca_weight``, in the ``cca``
+#: folder; version 1 and 2 files load without it).
+FORMAT_VERSION = 3
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: Sub-folder of a saved FuseMixAligner with its joined CCAAligner.
+CCA_FOLDER = "cca"
 
 _FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
 #: The fitted values of the "auto" parameters: they shape the modules.
@@ -133,6 +137,7 @@ def save_aligner(estimator, path, encoders=None):
         dropout_=float(estimator.dropout_),
         alpha_=float(estimator.alpha_),
         max_epochs_=int(estimator.max_epochs_),
+        cca_weight_=float(estimator.cca_weight_),
     )
     fitted["temperature_"] = float(estimator.temperature_)
     fitted["history_"] = {
@@ -158,6 +163,8 @@ def save_aligner(estimator, path, encoders=None):
             )
 
     os.makedirs(path, exist_ok=True)
+    if estimator.cca_ is not None:
+        estimator.cca_.save(os.path.join(path, CCA_FOLDER))
     weights = os.path.join(path, WEIGHTS_FILE)
     write_safetensors(weights, module_tensors(_modules(estimator)))
     config = {
@@ -181,6 +188,27 @@ def _modules(estimator):
         "adapter_y": estimator.adapter_y_,
         "loss": estimator.loss_,
     }
+
+
+def _load_cca(path, fitted, config_path):
+    """The CCAAligner saved beside the adapters when ``cca_weight_ > 0``
+    (checked to fit the aligner's inputs), else None."""
+    if fitted["cca_weight_"] == 0:
+        return None
+    from .baselines import CCAAligner
+
+    cca = CCAAligner.load(os.path.join(path, CCA_FOLDER))
+    if (cca.n_features_in_, cca.n_features_y_in_) != (
+        fitted["n_features_in_"],
+        fitted["n_features_y_in_"],
+    ):
+        raise ValueError(
+            f"{config_path!r}: the CCA in {CCA_FOLDER!r} was fitted on "
+            f"{cca.n_features_in_} and {cca.n_features_y_in_} features, the adapters "
+            f"on {fitted['n_features_in_']} and {fitted['n_features_y_in_']}: the "
+            "files do not belong together."
+        )
+    return cca
 
 
 def _fitted_attributes(fitted, config_path, params):
@@ -233,6 +261,14 @@ def _fitted_attributes(fitted, config_path, params):
     ):
         raise bad(f"temperature_ must be a positive number, got {temperature!r}.")
     out["temperature_"] = float(temperature)
+    cca_weight = fitted.get("cca_weight_", 0.0)  # 0 in files before version 3
+    if (
+        isinstance(cca_weight, bool)
+        or not isinstance(cca_weight, int | float)
+        or not 0 <= cca_weight < 1
+    ):
+        raise bad(f"cca_weight_ must be a number in [0, 1), got {cca_weight!r}.")
+    out["cca_weight_"] = float(cca_weight)
     history = fitted.get("history_")
     if not isinstance(history, dict) or not all(
         isinstance(v, list) and all(isinstance(x, int | float) for x in v)
@@ -295,6 +331,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         )
     if version == 1:  # written before standardisation existed
         saved.setdefault("standardize", False)
+    if version <= 2:  # written before the joined CCA existed
+        saved.setdefault("cca_weight", 0.0)
     saved = dict(saved, **params)
     if isinstance(saved.get("n_layers"), list):
         saved["n_layers"] = tuple(saved["n_layers"])
@@ -367,6 +405,7 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     for name, value in fitted.items():
         setattr(estimator, name, value)
     estimator.device_ = target
+    estimator.cca_ = _load_cca(path, fitted, config_path)
     if config.get("encoders"):
         estimator.encoders_ = config["encoders"]
     return estimator

@@ -115,7 +115,12 @@ def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
 
 def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
     model = FuseMixAligner.load(model_dir)  # the one save format: no pickle
-    assert sorted(os.listdir(model_dir)) == ["config.json", "model.safetensors"]
+    # the adapters, and the joined CCA in its own pickle-free folder
+    assert sorted(os.listdir(model_dir)) == ["cca", "config.json", "model.safetensors"]
+    assert sorted(os.listdir(os.path.join(model_dir, "cca"))) == [
+        "config.json",
+        "model.safetensors",
+    ]
     params = model.get_params()
     assert (params["n_components"], params["alpha"], params["random_state"]) == (
         8,

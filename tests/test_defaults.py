@@ -24,7 +24,9 @@ def test_auto_resolves_from_the_data_and_is_kept_as_fitted_attributes():
     assert aligner.expansion_ == 2 and aligner.dropout_ == 0.3
     assert aligner.alpha_ == 0.5 and aligner.max_epochs_ == 3
     assert aligner.batch_size_ == 400 // 8
-    assert aligner.transform(Zx).shape == (400, 24)
+    assert aligner.cca_weight_ == expected["cca_weight"] == 0.3
+    assert aligner.cca_.n_components == 16  # min(n_components_, 24, 16)
+    assert aligner.transform(Zx).shape == (400, 24 + 16)
     assert len(aligner.adapter_x_.blocks) == 2
 
 

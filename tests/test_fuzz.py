@@ -141,7 +141,7 @@ def test_fuzz_fusemix_inputs(data, tmp_path):
         device="cpu",
         fixed_y=fixed_y,
     )
-    _check_case(aligner, X, y, lambda est: est.n_components_)
+    _check_case(aligner, X, y, lambda est: est._n_features_out)
 
 
 PARAMS = {
@@ -171,6 +171,7 @@ PARAMS = {
     "max_memory": st.sampled_from([None, 1e12, 10.0, 0]),
     "warm_start": st.booleans(),
     "fixed_y": st.booleans(),
+    "cca_weight": st.sampled_from(["auto", 0.0, 0.3, 0.99, 1.0, -0.1, float("nan")]),
 }
 
 
@@ -188,9 +189,9 @@ def test_fuzz_fusemix_parameters(data):
     y = rng.normal(size=(n, data.draw(st.integers(1, 12)))).astype(np.float32)
     base = dict(n_components=4, n_layers=1, expansion=1, batch_size=32, max_epochs=1)
     aligner = FuseMixAligner(**{**base, **params})
-    _check_case(aligner, X, y, lambda est: est.n_components_)
+    _check_case(aligner, X, y, lambda est: est._n_features_out)
     if hasattr(aligner, "adapter_x_"):  # a second fit (warm or not) also works
-        _check_case(aligner, X, y, lambda est: est.n_components_)
+        _check_case(aligner, X, y, lambda est: est._n_features_out)
 
 
 @pytest.mark.parametrize(

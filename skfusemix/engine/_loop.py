@@ -538,13 +538,23 @@ class Validation:
         Validation latents on the training device.
     groups : ndarray of shape (n_val,)
         Item code of each row.
+    joined : tuple of (Cx, Cy, weight), default=None
+        Fixed embeddings of the same rows (tensors on the training device,
+        unit rows) joined to the adapters' ones at ``weight``, as the
+        estimator's ``cca_weight`` joins its CCA.
     """
 
-    def __init__(self, Zx, Zy, groups):
+    def __init__(self, Zx, Zy, groups, joined=None):
         codes, first = _item_codes(None, groups)
-        self.Zx_items = Zx[torch.as_tensor(first, device=Zx.device)]
+        first = torch.as_tensor(first, device=Zx.device)
+        self.Zx_items = Zx[first]
         self.Zy = Zy
         self.codes = torch.as_tensor(codes, device=Zx.device)
+        self.joined = None
+        if joined is not None:
+            Cx, Cy, weight = joined
+            self.joined = (math.sqrt(weight) * Cx[first], math.sqrt(weight) * Cy)
+            self.scale = math.sqrt(1 - weight)
 
     @torch.no_grad()
     def score(self, adapter_x, adapter_y):
@@ -553,6 +563,10 @@ class Validation:
         sx = _embed_chunks(adapter_x, self.Zx_items)
         sy = _embed_chunks(adapter_y, self.Zy)
         adapter_x.train(training), adapter_y.train(training)
+        if self.joined is not None:
+            cx, cy = self.joined
+            sx = torch.cat([self.scale * sx, cx], dim=1)
+            sy = torch.cat([self.scale * sy, cy], dim=1)
         return mean_recall_at_1(sx, sy, self.codes)
 
 
