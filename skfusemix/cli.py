@@ -490,6 +490,14 @@ HYPER_PARAMETERS = (
         "weight of the STRUCTURE regulariser (0: off)",
     ),
     (
+        "--cca-weight",
+        float,
+        "cca_weight",
+        ("fusemix",),
+        "weight of the CCA joined to the embeddings (0: the adapters alone; "
+        "default: 0.3 up to 50,000 pairs)",
+    ),
+    (
         "--fixed-y",
         "flag",
         "fixed_y",

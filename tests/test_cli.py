@@ -95,6 +95,20 @@ def model_dir(latent_files, tmp_path_factory):
     return out
 
 
+def test_fit_without_the_joined_cca(latent_files, tmp_path):
+    f = latent_files
+    out = str(tmp_path / "m")
+    argv = [
+        *("fit", "--x", f["zx"], "--y", f["zy"], "--out", out),
+        *("--n-components", "8", "--n-layers", "1", "--batch-size", "32"),
+        *("--max-epochs", "1", "--device", "cpu", "--cca-weight", "0"),
+    ]
+    assert main(argv) == 0
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors"]
+    model = FuseMixAligner.load(out)
+    assert model.cca_ is None and model.transform(np.load(f["zx"])).shape[1] == 8
+
+
 def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
     Zx, Zy = make_paired_latents(3000, 24, 16, random_state=0)
     np.save(tmp_path / "zx.npy", Zx.astype(np.float32))
