@@ -50,10 +50,10 @@ def test_rows_without_a_size_key_group_by_their_pair_count(bench):
 def test_stored_rows_match_the_docs_table(bench):
     rows = json.loads(ROWS.read_text())
     openmoji = [r for r in rows if r["data"] == "openmoji"]
-    sizes, means, _ = bench.curve_points(openmoji, "FuseMix (small-data recipe)")
+    sizes, means, _ = bench.curve_points(openmoji, bench.DEFAULTS)
     assert len(sizes) == 5 and sizes[:4] == [100, 250, 500, 1000]
     text = (ROOT / "docs" / "small_data.md").read_text()
-    # The docs' OpenMoji FuseMix row, rounded as printed there.
+    # The docs' OpenMoji row of the defaults, rounded as printed there.
     for m in means:
         assert f"{m:.3f}" in text
 
