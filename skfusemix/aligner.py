@@ -351,8 +351,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     >>> Zx = shared @ rng.normal(size=(8, 32))
     >>> Zy = shared @ rng.normal(size=(8, 24))
     >>> aligner = FuseMixAligner(max_epochs=40, random_state=0).fit(Zx, Zy)
-    >>> aligner.transform(Zx).shape, aligner.n_layers_, aligner.batch_size_
-    ((200, 32), (2, 2), 25)
+    >>> aligner.n_components_, aligner.n_layers_, aligner.batch_size_
+    (32, (2, 2), 25)
+    >>> aligner.transform(Zx).shape  # 32-d adapters' space + the 24-d joined CCA
+    (200, 56)
     >>> aligner.score(Zx, Zy) > 0.5
     True
     """
