@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from defaults_vs_baselines import DATA, MORE_DATA, load, split, subset  # noqa: E402
 
 from skfusemix import CCAAligner, FuseMixAligner  # noqa: E402
-from skfusemix._data import row_groups  # noqa: E402
+from skfusemix._data import join_weighted, row_groups  # noqa: E402
 from skfusemix.metrics import retrieval_report  # noqa: E402
 
 WEIGHTS = [0.0, 0.3, 0.5, 0.7, 1.0]
@@ -60,9 +60,10 @@ def run(name, seeds, weights):
         C = cca.transform(Zx[val]), cca.transform_y(Zy[val])
         item = row_groups(Zx[val])
         for w in weights:
-            a, b = np.sqrt(1 - w), np.sqrt(w)
             score = mean_r1(
-                np.hstack([a * S[0], b * C[0]]), np.hstack([a * S[1], b * C[1]]), item
+                join_weighted([S[0], C[0]], [1 - w, w]),
+                join_weighted([S[1], C[1]], [1 - w, w]),
+                item,
             )
             rows.append(
                 {

@@ -413,6 +413,17 @@ def row_groups(X, chunk_rows=None):
     return np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)
 
 
+def join_weighted(parts, weights, dtype=None):
+    """Unit-row embeddings ``parts`` of the same rows side by side, part
+    ``i`` scaled by ``sqrt(weights[i])``: the cosine of two joined rows is
+    ``sum_i weights[i] * cos_i``, and with weights summing to 1 the rows stay
+    unit vectors.  The one place that joins aligners' spaces (an ensemble's
+    members, the CCA joined to FuseMix)."""
+    return np.hstack(
+        [np.sqrt(w) * np.asarray(p) for p, w in zip(parts, weights)], dtype=dtype
+    )
+
+
 def l2_normalize(S):
     """Rows of ``S`` (a float NumPy array) divided by their L2 norms; all-zero
     rows stay zero.  The one NumPy normaliser of the library."""

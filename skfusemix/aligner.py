@@ -22,6 +22,7 @@ from ._data import (
     check_out_of_core,
     check_tensor,
     dtype_bytes,
+    join_weighted,
     resolve_device,
     row_groups,
     take,
@@ -1207,7 +1208,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             return S
         w = self.cca_weight_
         C = getattr(cca, method)(_host_array(Z)).astype(np.float32, copy=False)
-        return np.hstack([np.sqrt(1 - w) * S, np.sqrt(w) * C], dtype=np.float32)
+        return join_weighted([S, C], [1 - w, w], dtype=np.float32)
 
     def _inference_device(self):
         """The fit device when present; CPU on a machine without it (e.g. a

@@ -22,6 +22,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
+from ._data import join_weighted
 from ._persistence import read_composite, save_composite
 from .base import AlignerMixin
 
@@ -207,9 +208,7 @@ class AlignerEnsemble(AlignerMixin, _BaseComposition):
         return sum(int(m._n_features_out) for m in self.estimators_)
 
     def _join(self, parts):
-        return np.hstack(
-            [np.sqrt(w) * np.asarray(p) for p, w in zip(parts, self.weights_)]
-        )
+        return join_weighted(parts, self.weights_)
 
     def transform(self, X):
         """Embed modality x: the members' embeddings, weighted and joined.
