@@ -48,11 +48,15 @@ FORMAT = "skfusemix.FuseMixAligner"
 #: before either existed, load as fitted without standardisation).
 #: 3: the CCA joined to the embeddings (``cca_weight``, in the ``cca``
 #: folder; version 1 and 2 files load without it).
-FORMAT_VERSION = 3
+#: 4: the anchors joined to the embeddings (``anchor_weight``, in the
+#: ``anchors`` folder; older files load without them).
+FORMAT_VERSION = 4
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: Sub-folder of a saved FuseMixAligner with its joined CCAAligner.
 CCA_FOLDER = "cca"
+#: Sub-folder with the ASIFAligner of the joined anchors.
+ANCHORS_FOLDER = "anchors"
 
 _FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
 #: The fitted values of the "auto" parameters: they shape the modules.
@@ -138,6 +142,7 @@ def save_aligner(estimator, path, encoders=None):
         alpha_=float(estimator.alpha_),
         max_epochs_=int(estimator.max_epochs_),
         cca_weight_=float(estimator.cca_weight_),
+        anchor_weight_=float(estimator.anchor_weight_),
     )
     fitted["temperature_"] = float(estimator.temperature_)
     fitted["history_"] = {
@@ -163,8 +168,12 @@ def save_aligner(estimator, path, encoders=None):
             )
 
     os.makedirs(path, exist_ok=True)
-    if estimator.cca_ is not None:
-        estimator.cca_.save(os.path.join(path, CCA_FOLDER))
+    for part, folder in (
+        (estimator.cca_, CCA_FOLDER),
+        (estimator.anchors_, ANCHORS_FOLDER),
+    ):
+        if part is not None:
+            part.save(os.path.join(path, folder))
     weights = os.path.join(path, WEIGHTS_FILE)
     write_safetensors(weights, module_tensors(_modules(estimator)))
     config = {
@@ -190,25 +199,33 @@ def _modules(estimator):
     }
 
 
-def _load_cca(path, fitted, config_path):
-    """The CCAAligner saved beside the adapters when ``cca_weight_ > 0``
-    (checked to fit the aligner's inputs), else None."""
-    if fitted["cca_weight_"] == 0:
-        return None
-    from .baselines import CCAAligner
+def _load_joined(path, fitted, config_path):
+    """The aligners saved beside the adapters and joined to their
+    embeddings: ``(cca_, anchors_)``, each None when its weight is 0, and
+    checked to take the inputs the aligner gives them (the CCA: the latents;
+    the anchors: the adapters' embeddings)."""
+    from .baselines import ASIFAligner, CCAAligner
 
-    cca = CCAAligner.load(os.path.join(path, CCA_FOLDER))
-    if (cca.n_features_in_, cca.n_features_y_in_) != (
-        fitted["n_features_in_"],
-        fitted["n_features_y_in_"],
+    n_in = fitted["n_features_in_"], fitted["n_features_y_in_"]
+    n_out = fitted["n_components_"], fitted["n_components_"]
+    joined = []
+    for weight, cls, folder, widths, what in (
+        ("cca_weight_", CCAAligner, CCA_FOLDER, n_in, "the adapters' inputs"),
+        ("anchor_weight_", ASIFAligner, ANCHORS_FOLDER, n_out, "the adapters' outputs"),
     ):
-        raise ValueError(
-            f"{config_path!r}: the CCA in {CCA_FOLDER!r} was fitted on "
-            f"{cca.n_features_in_} and {cca.n_features_y_in_} features, the adapters "
-            f"on {fitted['n_features_in_']} and {fitted['n_features_y_in_']}: the "
-            "files do not belong together."
-        )
-    return cca
+        if fitted[weight] == 0:
+            joined.append(None)
+            continue
+        part = cls.load(os.path.join(path, folder))
+        if (part.n_features_in_, part.n_features_y_in_) != tuple(widths):
+            raise ValueError(
+                f"{config_path!r}: the {cls.__name__} in {folder!r} takes "
+                f"{part.n_features_in_} and {part.n_features_y_in_} features, "
+                f"{what} have {widths[0]} and {widths[1]}: the files do not "
+                "belong together."
+            )
+        joined.append(part)
+    return tuple(joined)
 
 
 def _fitted_attributes(fitted, config_path, params):
@@ -261,14 +278,18 @@ def _fitted_attributes(fitted, config_path, params):
     ):
         raise bad(f"temperature_ must be a positive number, got {temperature!r}.")
     out["temperature_"] = float(temperature)
-    cca_weight = fitted.get("cca_weight_", 0.0)  # 0 in files before version 3
-    if (
-        isinstance(cca_weight, bool)
-        or not isinstance(cca_weight, int | float)
-        or not 0 <= cca_weight < 1
-    ):
-        raise bad(f"cca_weight_ must be a number in [0, 1), got {cca_weight!r}.")
-    out["cca_weight_"] = float(cca_weight)
+    # 0 in files written before the CCA (version 3) or the anchors (4) existed
+    for name in ("cca_weight_", "anchor_weight_"):
+        weight = fitted.get(name, 0.0)
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not 0 <= weight < 1
+        ):
+            raise bad(f"{name} must be a number in [0, 1), got {weight!r}.")
+        out[name] = float(weight)
+    if out["cca_weight_"] + out["anchor_weight_"] >= 1:
+        raise bad("cca_weight_ + anchor_weight_ must be below 1.")
     history = fitted.get("history_")
     if not isinstance(history, dict) or not all(
         isinstance(v, list) and all(isinstance(x, int | float) for x in v)
@@ -333,6 +354,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         saved.setdefault("standardize", False)
     if version <= 2:  # written before the joined CCA existed
         saved.setdefault("cca_weight", 0.0)
+    if version <= 3:  # written before the joined anchors existed
+        saved.setdefault("anchor_weight", 0.0)
     saved = dict(saved, **params)
     if isinstance(saved.get("n_layers"), list):
         saved["n_layers"] = tuple(saved["n_layers"])
@@ -405,7 +428,7 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     for name, value in fitted.items():
         setattr(estimator, name, value)
     estimator.device_ = target
-    estimator.cca_ = _load_cca(path, fitted, config_path)
+    estimator.cca_, estimator.anchors_ = _load_joined(path, fitted, config_path)
     if config.get("encoders"):
         estimator.encoders_ = config["encoders"]
     return estimator

@@ -31,13 +31,14 @@ from ._logging import logger, verbose_logger
 from ._persistence import load_aligner, save_aligner
 from ._recipe import (
     AUTO_PARAMS,
+    MAX_ANCHORS,
     PAPER_PARAMS,
     SMALL_DATA_RECIPE,
     auto_params,
     check_n_layers,
 )
 from .base import AlignerMixin
-from .baselines import CCAAligner
+from .baselines import ASIFAligner, CCAAligner
 from .engine._batches import DeviceBatches, StreamBatches
 from .engine._checkpoint import Checkpoint, data_digest, weights_digest
 from .engine._distributed import fingerprint, process_group
@@ -99,7 +100,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     small-data recipe (two residual blocks of width 2x, 1x for latents wider
     than 640; a 256-d space, dropout 0.3, ``alpha=0.5``, 200 epochs of
     batches of 256, and the embeddings joined with those of a regularised
-    CCA at weight 0.3, see ``cca_weight``), above it the paper's
+    CCA at weight 0.3 and, up to 8,192 pairs, with their similarities to
+    the training pairs at weight 0.3, see ``cca_weight`` and
+    ``anchor_weight``), above it the paper's
     architecture with batches that grow with the data.  The paper's exact
     recipe is ``FuseMixAligner(**FuseMixAligner.paper_params())``.
 
@@ -251,6 +254,21 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         0 gives the adapters' embeddings alone (the FuseMix method as
         published).  "auto": 0.3 up to 50,000 pairs, 0 above, and always 0
         with ``fixed_y`` (which must return y's own space).
+    anchor_weight : float in [0, 1) or "auto", default="auto"
+        Join also the adapters' embeddings described by their similarities to
+        the training pairs: ASIF's relative representation (an
+        :class:`~skfusemix.ASIFAligner`, its defaults) computed in the shared
+        space, whose anchors are the adapters' own embeddings of the
+        training pairs (8,192 of them drawn at random when there are more).  A query and an item then also match
+        when their nearest training pairs are the same.  With ``cca_weight``
+        ``c`` and this weight ``a`` the output is ``[sqrt(1 - c - a) * S,
+        sqrt(c) * C, sqrt(a) * A]``, whose cosine is ``(1 - c - a) *
+        cos_FuseMix + c * cos_CCA + a * cos_anchors``, and it is
+        ``anchors_.n_anchors_`` wider.  ``c + a`` must be below 1.  "auto":
+        0.3 up to 8,192 training pairs (all of them anchors), 0 above and
+        with ``fixed_y``; it gained
+        +0.013 mean R@1 over the adapters and CCA alone on seven validation
+        pairings and lost on none (see the docs' small-data page).
     distributed : "auto" or bool, default="auto"
         Train one model with all the processes of an initialised
         :mod:`torch.distributed` process group (launched by ``torchrun``,
@@ -296,6 +314,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     cca_ : CCAAligner or None
         The CCA fitted on the training pairs when ``cca_weight_ > 0``, else
         None.
+    anchor_weight_ : float
+        Weight of the anchor similarity used (``anchor_weight`` resolved).
+    anchors_ : ASIFAligner or None
+        When ``anchor_weight_ > 0``: the ASIF aligner whose anchors are the
+        fitted adapters' embeddings of the training pairs (all of them, or
+        8,192 drawn at random); else None.
     batch_size_ : int
         Batch size used (``batch_size`` resolved and reduced to fit the
         data).
@@ -354,8 +378,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     >>> aligner = FuseMixAligner(max_epochs=40, random_state=0).fit(Zx, Zy)
     >>> aligner.n_components_, aligner.n_layers_, aligner.batch_size_
     (32, (2, 2), 25)
-    >>> aligner.transform(Zx).shape  # 32-d adapters' space + the 24-d joined CCA
-    (200, 56)
+    >>> aligner.transform(Zx).shape  # 32-d adapters + 24-d CCA + 200 anchors
+    (200, 256)
     >>> aligner.score(Zx, Zy) > 0.5
     True
     """
@@ -414,6 +438,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             Interval(numbers.Real, 0, 1, closed="left"),
             StrOptions({"auto"}),
         ],
+        "anchor_weight": [
+            Interval(numbers.Real, 0, 1, closed="left"),
+            StrOptions({"auto"}),
+        ],
     }
 
     def __init__(
@@ -452,6 +480,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         fixed_y=False,
         distributed="auto",
         cca_weight="auto",
+        anchor_weight="auto",
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -486,6 +515,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.fixed_y = fixed_y
         self.distributed = distributed
         self.cca_weight = cca_weight
+        self.anchor_weight = anchor_weight
 
     @staticmethod
     def paper_params():
@@ -613,6 +643,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         if warm:
             self._check_warm_start()
         self.cca_ = self._fit_cca(X, y, train_idx)
+        self.anchors_ = None
+        anchor_rows = self._anchor_rows(X, y, train_idx, seed)
         storage = _STORAGE_DTYPES[self.storage_dtype]
         plan = self._plan(X, y, device, storage, batch_size, n_train, val_idx, seed)
         if group is not None:
@@ -651,6 +683,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     as_device_tensor(yv, device),
                     groups[val_idx],
                     joined=joined,
+                    anchors=None
+                    if anchor_rows is None
+                    else (
+                        lambda ax, ay: self._fit_anchors(anchor_rows, ax, ay),
+                        self.anchor_weight_,
+                    ),
                 )
             batches = self._batches(
                 X, y, groups, train_idx, device, storage, plan, seed
@@ -684,6 +722,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             finally:
                 batches.close()
         self._set_fitted(*modules, result, device, warm)
+        if anchor_rows is not None:
+            self.anchors_ = self._fit_anchors(
+                anchor_rows, self.adapter_x_, self.adapter_y_
+            )
         if result.interrupted:
             warnings.warn(
                 f"Training was interrupted (Ctrl-C) after {result.n_steps} steps, in "
@@ -757,6 +799,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         self.alpha_ = float(resolved["alpha"])
         self.max_epochs_ = int(resolved["max_epochs"])
         self.cca_weight_ = 0.0 if self.fixed_y else float(resolved["cca_weight"])
+        self.anchor_weight_ = 0.0 if self.fixed_y else float(resolved["anchor_weight"])
+        if self.cca_weight_ + self.anchor_weight_ >= 1:
+            raise ValueError(
+                "cca_weight + anchor_weight must be below 1 (the adapters' embeddings "
+                f"keep the rest), got {self.cca_weight_} + {self.anchor_weight_}."
+            )
         return resolved["batch_size"]
 
     def _fit_cca(self, X, y, train_idx):
@@ -770,6 +818,25 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         width = min(self.n_components_, X.shape[1], y.shape[1])
         return CCAAligner(n_components=width).fit(X, y)
 
+    def _anchor_rows(self, X, y, train_idx, seed):
+        """Host copies of the training pairs whose embeddings become the
+        anchors (``anchor_weight_ > 0``): all of them, or ``MAX_ANCHORS``
+        drawn at random; else None."""
+        if self.anchor_weight_ == 0:
+            return None
+        rows = np.arange(X.shape[0]) if train_idx is None else np.asarray(train_idx)
+        if len(rows) > MAX_ANCHORS:
+            rng = np.random.default_rng(seed)
+            rows = np.sort(rng.choice(rows, MAX_ANCHORS, replace=False))
+        return _host_array(take(X, rows)), _host_array(take(y, rows))
+
+    def _fit_anchors(self, rows, adapter_x, adapter_y):
+        """ASIF whose anchors are the adapters' embeddings of ``rows``."""
+        training = adapter_x.training, adapter_y.training
+        Tx, Ty = self._embed(adapter_x, rows[0]), self._embed(adapter_y, rows[1])
+        adapter_x.train(training[0]), adapter_y.train(training[1])
+        return ASIFAligner().fit(Tx, Ty)
+
     def _check_one_sided(self, n_features_y):
         """Parameters that contradict ``fixed_y=True`` (y's space is the
         shared space and has no adapter)."""
@@ -779,12 +846,13 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 f"n_components must be 'auto' or {n_features_y}, got "
                 f"{self.n_components!r}."
             )
-        if self.cca_weight not in ("auto", 0):
-            raise ValueError(
-                "fixed_y=True returns y's own space from transform_y, so it cannot be "
-                f"joined with a CCA space: cca_weight must be 'auto' or 0, got "
-                f"{self.cca_weight!r}."
-            )
+        for name, what in (("cca_weight", "a CCA space"), ("anchor_weight", "anchors")):
+            if getattr(self, name) not in ("auto", 0):
+                raise ValueError(
+                    "fixed_y=True returns y's own space from transform_y, so it cannot "
+                    f"be joined with {what}: {name} must be 'auto' or 0, got "
+                    f"{getattr(self, name)!r}."
+                )
         if isinstance(self.n_layers, tuple | list):
             raise ValueError(
                 "fixed_y=True trains no adapter h_y, so n_layers must be one int (the "
@@ -1148,8 +1216,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     # ---------------------------------------------------------- transform
     @property
     def _n_features_out(self):
-        cca = getattr(self, "cca_", None)
-        return self.n_components_ + (0 if cca is None else cca._n_features_out)
+        return self.n_components_ + sum(
+            part._n_features_out
+            for part in (getattr(self, "cca_", None), getattr(self, "anchors_", None))
+            if part is not None
+        )
 
     def transform(self, X):
         """Embed modality x in the shared space.
@@ -1201,14 +1272,22 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         return out
 
     def _join(self, S, Z, method):
-        """``S`` joined with the CCA embeddings of the same rows, weighted so
-        that cosines add up as ``(1 - w) * cos_S + w * cos_CCA``."""
+        """``S`` joined with the CCA embeddings of the same rows and with the
+        anchor embeddings of ``S``, weighted so that cosines add up as
+        ``(1 - c - a) * cos_S + c * cos_CCA + a * cos_anchors``."""
         cca = getattr(self, "cca_", None)
-        if cca is None:
+        anchors = getattr(self, "anchors_", None)
+        parts, weights = [S], [1.0]
+        if cca is not None:
+            parts.append(getattr(cca, method)(_host_array(Z)).astype(np.float32))
+            weights.append(self.cca_weight_)
+        if anchors is not None:
+            parts.append(getattr(anchors, method)(S).astype(np.float32))
+            weights.append(self.anchor_weight_)
+        if len(parts) == 1:
             return S
-        w = self.cca_weight_
-        C = getattr(cca, method)(_host_array(Z)).astype(np.float32, copy=False)
-        return join_weighted([S, C], [1 - w, w], dtype=np.float32)
+        weights[0] = 1 - sum(weights[1:])
+        return join_weighted(parts, weights, dtype=np.float32)
 
     def _inference_device(self):
         """The fit device when present; CPU on a machine without it (e.g. a

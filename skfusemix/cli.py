@@ -498,6 +498,14 @@ HYPER_PARAMETERS = (
         "default: 0.3 up to 50,000 pairs)",
     ),
     (
+        "--anchor-weight",
+        float,
+        "anchor_weight",
+        ("fusemix",),
+        "weight of the similarities to the training pairs joined to the "
+        "embeddings (0: off; default: 0.3 up to 50,000 pairs)",
+    ),
+    (
         "--fixed-y",
         "flag",
         "fixed_y",

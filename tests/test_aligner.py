@@ -68,14 +68,16 @@ def test_fitted_attributes_and_history(pairs):
     assert aligner.temperature_ != pytest.approx(0.07)  # it was learned
     assert aligner.device_ == torch.device("cpu")
     Sx, Sy = aligner.transform(Zx), aligner.transform_y(Zy)
-    # the adapters' 16-d space joined with a 16-d CCA ("auto" cca_weight)
+    # the adapters' 16-d space joined with a 16-d CCA ("auto" cca_weight) and
+    # the similarities to the 300 training pairs ("auto" anchor_weight)
     assert aligner.cca_weight_ == 0.3 and aligner.cca_.n_components == 16
-    assert Sx.shape == Sy.shape == (300, 32) and Sx.dtype == np.float32
+    assert aligner.anchor_weight_ == 0.3 and aligner.anchors_.n_anchors_ == 300
+    assert Sx.shape == Sy.shape == (300, 32 + 300) and Sx.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(Sx, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(Sy, axis=1), 1.0, rtol=1e-5)
     assert not aligner.adapter_x_.training
     np.testing.assert_array_equal(
-        aligner.get_feature_names_out(), [f"fusemixaligner{i}" for i in range(32)]
+        aligner.get_feature_names_out(), [f"fusemixaligner{i}" for i in range(332)]
     )
 
 
@@ -217,7 +219,7 @@ def test_pipeline_with_standard_scaler(pairs):
     )
     pipe = Pipeline([("scale", StandardScaler()), ("align", aligner)])
     Sx = pipe.fit(Zx * 100 + 5, Zy).transform(Zx * 100 + 5)
-    assert Sx.shape == (300, 16 + 16)  # the adapters' space and the joined CCA
+    assert Sx.shape == (300, 16 + 16 + 300)  # adapters, joined CCA and anchors
     assert pipe.score(Zx * 100 + 5, Zy) > 0.3  # chance: 1/300
     np.testing.assert_array_equal(pipe.get_feature_names_out()[:1], ["fusemixaligner0"])
 
@@ -344,4 +346,4 @@ def test_one_dimensional_y_is_one_feature():
         aligner = FuseMixAligner(**{**FAST, "batch_size": 10}).fit(X, X[:, 0])
     assert aligner.n_features_y_in_ == 1
     assert aligner.cca_.n_components == 1  # the joined CCA has one component
-    assert aligner.transform_y(X[:, 0]).shape == (40, 16 + 1)
+    assert aligner.transform_y(X[:, 0]).shape == (40, 16 + 1 + 40)  # + 40 anchors

@@ -172,6 +172,7 @@ PARAMS = {
     "warm_start": st.booleans(),
     "fixed_y": st.booleans(),
     "cca_weight": st.sampled_from(["auto", 0.0, 0.3, 0.99, 1.0, -0.1, float("nan")]),
+    "anchor_weight": st.sampled_from(["auto", 0.0, 0.3, 0.7, 1.0, -0.1, float("nan")]),
 }
 
 

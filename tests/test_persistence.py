@@ -45,10 +45,13 @@ def _edit_tensors(path, edit):
 
 def test_round_trip_is_exact(fitted, saved):
     aligner, Zx, Zy = fitted
-    # the adapters, and the joined CCA ("auto" cca_weight) in its own folder
-    assert sorted(os.listdir(saved)) == ["cca", "config.json", "model.safetensors"]
+    # the adapters, and the joined CCA and anchors ("auto") in their own folders
+    assert sorted(os.listdir(saved)) == [
+        *("anchors", "cca", "config.json", "model.safetensors")
+    ]
     loaded = FuseMixAligner.load(saved, device="cpu")
     assert loaded.cca_weight_ == aligner.cca_weight_ == 0.3
+    assert loaded.anchor_weight_ == aligner.anchor_weight_ == 0.3
     np.testing.assert_array_equal(loaded.transform(Zx), aligner.transform(Zx))
     np.testing.assert_array_equal(loaded.transform_y(Zy), aligner.transform_y(Zy))
     assert loaded.get_params() == aligner.get_params() | {"device": "cpu"}

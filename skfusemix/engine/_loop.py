@@ -545,19 +545,29 @@ class Validation:
         Fixed embeddings of the same rows (tensors on the training device,
         unit rows) joined to the adapters' ones at ``weight``, as the
         estimator's ``cca_weight`` joins its CCA.
+    anchors : tuple of (fit_anchors, weight), default=None
+        Anchor embeddings joined at ``weight``, as the estimator's
+        ``anchor_weight`` joins them: ``fit_anchors(adapter_x, adapter_y)``
+        returns an aligner (ASIF on the adapters' current embeddings of the
+        anchor pairs) whose ``transform`` and ``transform_y`` map the
+        adapters' unit embeddings (NumPy) to the anchor ones.  Refitted at
+        every score, on the host.
     """
 
-    def __init__(self, Zx, Zy, groups, joined=None):
+    def __init__(self, Zx, Zy, groups, joined=None, anchors=None):
         codes, first = _item_codes(None, groups)
         first = torch.as_tensor(first, device=Zx.device)
         self.Zx_items = Zx[first]
         self.Zy = Zy
         self.codes = torch.as_tensor(codes, device=Zx.device)
         self.joined = None
+        self.anchors = anchors
+        kept = 1.0 - (0.0 if anchors is None else anchors[1])
         if joined is not None:
             Cx, Cy, weight = joined
             self.joined = (math.sqrt(weight) * Cx[first], math.sqrt(weight) * Cy)
-            self.scale = math.sqrt(1 - weight)
+            kept -= weight
+        self.scale = math.sqrt(kept)
 
     @torch.no_grad()
     def score(self, adapter_x, adapter_y):
@@ -566,11 +576,24 @@ class Validation:
         sx = _embed_chunks(adapter_x, self.Zx_items)
         sy = _embed_chunks(adapter_y, self.Zy)
         adapter_x.train(training), adapter_y.train(training)
+        parts_x, parts_y = [self.scale * sx], [self.scale * sy]
         if self.joined is not None:
-            cx, cy = self.joined
-            sx = torch.cat([self.scale * sx, cx], dim=1)
-            sy = torch.cat([self.scale * sy, cy], dim=1)
-        return mean_recall_at_1(sx, sy, self.codes)
+            parts_x.append(self.joined[0]), parts_y.append(self.joined[1])
+        if self.anchors is not None:
+            fit_anchors, weight = self.anchors
+            anchors = fit_anchors(adapter_x, adapter_y)
+            for parts, s, method in (
+                (parts_x, sx, "transform"),
+                (parts_y, sy, "transform_y"),
+            ):
+                a = getattr(anchors, method)(s.cpu().numpy())
+                parts.append(
+                    math.sqrt(weight)
+                    * torch.as_tensor(a, dtype=s.dtype, device=s.device)
+                )
+        return mean_recall_at_1(
+            torch.cat(parts_x, dim=1), torch.cat(parts_y, dim=1), self.codes
+        )
 
 
 def _embed_chunks(adapter, Z, chunk=8192):

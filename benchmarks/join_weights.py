@@ -1,0 +1,202 @@
+"""How much CCA and how much anchor similarity to join to FuseMix's
+embeddings (``cca_weight``, ``anchor_weight``), from one fit per split.
+
+For each data set and seed, the group split of ``defaults_vs_baselines.py``
+is used as it is (``--stage test``: train on the training part, score the
+held-out pairs) or split again (``--stage validate``, the default: 80/20 of
+the training part, seed 100 + seed, as its ``--stage validate``).  One
+``FuseMixAligner(cca_weight=0, anchor_weight=0)`` is fitted on the training
+pairs, one ``CCAAligner`` (as many components as the adapters' space) on
+the same pairs, and one ``ASIFAligner`` on the adapters' embeddings of all
+the training pairs (the anchors, as ``anchor_weight="auto"`` uses them).
+The adapters do not depend on either weight (neither join draws random
+numbers), so every pair of weights ``(c, a)`` is scored from the same fits:
+the joined embeddings ``[sqrt(1 - c - a) * S, sqrt(c) * C, sqrt(a) * A]``,
+mean recall@1 both ways.
+
+``--cache DIR`` keeps the adapters' embeddings of each split in
+``DIR/{stage}-{data}-{seed}.npz`` and reuses them on the next run.
+
+Run::
+
+    python benchmarks/join_weights.py --data mfeat-pix-fou speech-names --json rows.json
+    python benchmarks/join_weights.py --stage test --weights 0,0 0.3,0 0.3,0.3
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from defaults_vs_baselines import DATA, MORE_DATA, load, split, subset  # noqa: E402
+
+from skfusemix import ASIFAligner, CCAAligner, FuseMixAligner  # noqa: E402
+from skfusemix._data import join_weighted, row_groups  # noqa: E402
+from skfusemix.metrics import retrieval_report  # noqa: E402
+
+#: (cca_weight, anchor_weight) pairs scored by default.
+WEIGHTS = [
+    "0,0",
+    "0.3,0",
+    "0.5,0",
+    "0.2,0.3",
+    "0.3,0.2",
+    "0.3,0.3",
+    "0.4,0.3",
+    "0.3,0.4",
+]
+
+
+def mean_r1(Sx, Sy, groups):
+    report = retrieval_report(Sx, Sy, groups=groups, ks=(1,))
+    return 0.5 * (report["x2y_R@1"] + report["y2x_R@1"])
+
+
+def adapters_embeddings(Zx, Zy, train, test, seed, cache):
+    """The adapters' embeddings of the training and the scored pairs, and the
+    fit time (from ``cache`` when it holds them)."""
+    if cache is not None and cache.exists():
+        saved = np.load(cache)
+        if np.array_equal(saved["train"], train) and np.array_equal(
+            saved["test"], test
+        ):
+            return (
+                (saved["Tx"], saved["Ty"]),
+                (saved["Sx"], saved["Sy"]),
+                float(saved["took"]),
+            )
+    start = time.perf_counter()
+    fusemix = FuseMixAligner(cca_weight=0, anchor_weight=0, random_state=seed).fit(
+        Zx[train], Zy[train]
+    )
+    took = time.perf_counter() - start
+    T = fusemix.transform(Zx[train]), fusemix.transform_y(Zy[train])
+    S = fusemix.transform(Zx[test]), fusemix.transform_y(Zy[test])
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache,
+            train=train,
+            test=test,
+            Tx=T[0],
+            Ty=T[1],
+            Sx=S[0],
+            Sy=S[1],
+            n_components=fusemix.n_components_,
+            took=took,
+        )
+    return T, S, took
+
+
+def run(name, seeds, weights, stage, cache_dir):
+    base, _, size = name.partition("@")
+    Zx, Zy, groups = load(base)
+    rows = []
+    for seed in seeds:
+        train, test = split(groups, seed)
+        if stage == "validate":
+            inner, val = split(groups[train], 100 + seed)
+            train, test = train[inner], train[val]
+        train = subset(groups, train, size or "all", seed)
+        cache = (
+            None
+            if cache_dir is None
+            else Path(cache_dir) / f"{stage}-{name}-{seed}.npz"
+        )
+        T, S, took = adapters_embeddings(Zx, Zy, train, test, seed, cache)
+        cca = CCAAligner(n_components=min(S[0].shape[1], Zx.shape[1], Zy.shape[1])).fit(
+            Zx[train], Zy[train]
+        )
+        C = cca.transform(Zx[test]), cca.transform_y(Zy[test])
+        anchors = ASIFAligner().fit(*T)
+        A = anchors.transform(S[0]), anchors.transform_y(S[1])
+        item = row_groups(Zx[test])
+        for c, a in weights:
+            w = [1 - c - a, c, a]
+            score = mean_r1(
+                join_weighted([S[0], C[0], A[0]], w),
+                join_weighted([S[1], C[1], A[1]], w),
+                item,
+            )
+            rows.append(
+                {
+                    "data": name,
+                    "seed": seed,
+                    "cca_weight": c,
+                    "anchor_weight": a,
+                    "mean R@1": score,
+                    "n_train": len(train),
+                    "fit s": took,
+                    "stage": stage,
+                }
+            )
+            print(
+                f"{name:<17} seed {seed}  c={c:<4} a={a:<4} mean R@1 {score:.4f}",
+                flush=True,
+            )
+    return rows
+
+
+def report(rows):
+    names = list(dict.fromkeys(r["data"] for r in rows))
+    weights = sorted({(r["cca_weight"], r.get("anchor_weight", 0.0)) for r in rows})
+
+    def score(n, w):
+        return np.mean(
+            [
+                r["mean R@1"]
+                for r in rows
+                if r["data"] == n
+                and (r["cca_weight"], r.get("anchor_weight", 0.0)) == w
+            ]
+        )
+
+    print(f"\n{'c, a':<10}" + "".join(f"{n:>18}" for n in names) + "   mean gain")
+    for w in weights:
+        gains = [score(n, w) - score(n, (0.0, 0.0)) for n in names]
+        cells = [f"{score(n, w):.3f} ({g:+.3f})" for n, g in zip(names, gains)]
+        print(
+            f"{w[0]}, {w[1]:<5}"
+            + "".join(f"{c:>18}" for c in cells)
+            + f"{np.mean(gains):+11.4f}"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA + MORE_DATA)
+    parser.add_argument("--stage", choices=["validate", "test"], default="validate")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument(
+        "--weights", nargs="+", default=WEIGHTS, help="cca_weight,anchor_weight pairs"
+    )
+    parser.add_argument("--cache", help="folder keeping the adapters' embeddings")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", help="write all rows to this file")
+    parser.add_argument(
+        "--report-only", help="print the table of the rows in this JSON file"
+    )
+    args = parser.parse_args(argv)
+    if args.report_only:
+        report(json.loads(Path(args.report_only).read_text()))
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = args.seeds or ([0, 1] if args.stage == "validate" else [0, 1, 2])
+    weights = [tuple(float(v) for v in w.split(",")) for w in args.weights]
+    rows = []
+    for name in args.data:
+        rows += run(name, seeds, weights, args.stage, args.cache)
+    report(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
