@@ -140,7 +140,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     max_epochs : int or "auto", default="auto"
         Passes over the pairs.  An epoch is ``n_samples // (2 * batch_size)``
         steps with mixing, ``n_samples // batch_size`` without.  "auto": 200
-        up to 4,000 pairs, then ``800_000 // n_samples`` (at least 50) up to
+        up to 3,200 pairs, then ``640_000 // n_samples`` (at least 50) up to
         50,000 pairs, 100 above.
     learning_rate : float, default=1e-3
         Peak AdamW learning rate.

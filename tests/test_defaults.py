@@ -36,7 +36,8 @@ def test_auto_switches_to_the_paper_architecture_for_large_data():
     small = auto_params(SMALL_DATA_LIMIT, 1280, 384)
     large = auto_params(SMALL_DATA_LIMIT + 1, 1280, 384)
     assert (small["n_layers"], small["expansion"], small["n_components"]) == (2, 1, 256)
-    assert small["max_epochs"] == 50 and auto_params(4000, 8, 8)["max_epochs"] == 200
+    assert small["max_epochs"] == 50 and auto_params(3200, 8, 8)["max_epochs"] == 200
+    assert auto_params(4000, 8, 8)["max_epochs"] == 160  # 640,000 pair visits
     assert auto_params(SMALL_DATA_LIMIT, 240, 76)["expansion"] == 2
     assert (large["n_layers"], large["expansion"], large["n_components"]) == (4, 4, 512)
     assert auto_params(10_000_000, 1536, 1024)["batch_size"] == 20480
