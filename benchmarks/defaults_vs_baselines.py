@@ -126,16 +126,23 @@ def split(groups, seed, test_size=0.2):
     )
 
 
+def stage_split(groups, seed, stage, size="all"):
+    """``(train, scored)`` rows of one seed: the held-out split (``"test"``)
+    or, for ``"validate"``, the training part split again (80/20, seed
+    ``100 + seed``); the training rows cut to ``size`` (whole items)."""
+    train, test = split(groups, seed)
+    if stage == "validate":
+        inner_train, inner_val = split(groups[train], 100 + seed)
+        train, test = train[inner_train], train[inner_val]
+    return subset(groups, train, size, seed), test
+
+
 def run(name, methods, seeds, stage):
     base, _, size = name.partition("@")
     Zx, Zy, groups = load(base)
     rows = []
     for seed in seeds:
-        train, test = split(groups, seed)
-        if stage == "validate":
-            inner_train, inner_val = split(groups[train], 100 + seed)
-            train, test = train[inner_train], train[inner_val]
-        train = subset(groups, train, size or "all", seed)
+        train, test = stage_split(groups, seed, stage, size or "all")
         for method, estimator in methods:
             if callable(estimator) and not hasattr(estimator, "fit"):
                 estimator = estimator(seed)  # a factory (ensembles seed members)

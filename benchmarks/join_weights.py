@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from defaults_vs_baselines import DATA, MORE_DATA, load, split, subset  # noqa: E402
+from defaults_vs_baselines import DATA, MORE_DATA, load, stage_split  # noqa: E402
 
 from skfusemix import ASIFAligner, CCAAligner, FuseMixAligner  # noqa: E402
 from skfusemix._data import join_weighted, row_groups  # noqa: E402
@@ -98,11 +98,7 @@ def run(name, seeds, weights, stage, cache_dir):
     Zx, Zy, groups = load(base)
     rows = []
     for seed in seeds:
-        train, test = split(groups, seed)
-        if stage == "validate":
-            inner, val = split(groups[train], 100 + seed)
-            train, test = train[inner], train[val]
-        train = subset(groups, train, size or "all", seed)
+        train, test = stage_split(groups, seed, stage, size or "all")
         cache = (
             None
             if cache_dir is None

@@ -166,3 +166,17 @@ PUBLIC_MODULES = [
     "skfusemix.engine.mixing",
     "skfusemix.engine.nn",
 ]
+
+
+def edit_config(path, edit):
+    """Apply ``edit(config)`` to the ``config.json`` of a saved model folder
+    (what an older version wrote, or a hand-edited file)."""
+    import json
+    import os
+
+    file = os.path.join(path, "config.json")
+    with open(file) as f:
+        config = json.load(f)
+    edit(config)
+    with open(file, "w") as f:
+        json.dump(config, f)

@@ -3,13 +3,12 @@ relative representation in the shared space against the adapters' own
 embeddings of the training pairs.  Exact cosine blend, what "auto" resolves
 to, one-sided mode, early stopping, the cap on anchors, persistence."""
 
-import json
 import os
 import shutil
 
 import numpy as np
 import pytest
-from helpers import FAST, make_pairs
+from helpers import FAST, edit_config, make_pairs
 
 from skfusemix import ASIFAligner, CCAAligner, FuseMixAligner
 from skfusemix._data import row_groups
@@ -138,49 +137,61 @@ def test_anchors_are_capped_and_drawn_from_the_training_rows(monkeypatch):
     np.testing.assert_array_equal(aligner.transform(Zx), again.transform(Zx))
 
 
-def test_save_and_load_keep_the_anchors(pairs, joined, tmp_path):
+def test_save_and_load_keep_the_cca_and_the_anchors(pairs, joined, tmp_path):
     Zx, Zy = pairs
     path = joined.save(tmp_path / "m")
     loaded = FuseMixAligner.load(path)
-    assert loaded.anchor_weight_ == 0.3 and loaded.get_params()["anchor_weight"] == 0.3
+    assert (loaded.cca_weight_, loaded.anchor_weight_) == (0.2, 0.3)
+    assert loaded.get_params()["anchor_weight"] == 0.3
     np.testing.assert_array_equal(loaded.transform(Zx), joined.transform(Zx))
     np.testing.assert_array_equal(loaded.transform_y(Zy), joined.transform_y(Zy))
 
 
-def test_anchors_of_another_model_are_refused(pairs, joined, tmp_path):
+@pytest.mark.parametrize(
+    "folder, foreign",
+    [
+        ("cca", lambda Zx, Zy: CCAAligner(n_components=5).fit(Zx[:, :5], Zy)),
+        ("anchors", lambda Zx, Zy: ASIFAligner().fit(Zx, Zy)),  # on the latents
+    ],
+)
+def test_a_joined_part_of_another_model_is_refused(
+    pairs, joined, tmp_path, folder, foreign
+):
     Zx, Zy = pairs
     path = joined.save(tmp_path / "m")
-    shutil.rmtree(os.path.join(path, "anchors"))
-    ASIFAligner().fit(Zx, Zy).save(os.path.join(path, "anchors"))  # the latents
+    shutil.rmtree(os.path.join(path, folder))
+    foreign(Zx, Zy).save(os.path.join(path, folder))
     with pytest.raises(ValueError, match="do not belong together"):
         FuseMixAligner.load(path)
-    shutil.rmtree(os.path.join(path, "anchors"))
+    shutil.rmtree(os.path.join(path, folder))
     with pytest.raises(FileNotFoundError):
         FuseMixAligner.load(path)
 
 
-def test_files_from_before_the_anchors_load_without_them(pairs, tmp_path):
+@pytest.mark.parametrize(
+    "weight, part, version",
+    [("cca_weight", "cca_", 2), ("anchor_weight", "anchors_", 3)],
+)
+def test_files_from_before_a_joined_part_load_without_it(
+    pairs, tmp_path, weight, part, version
+):
     Zx, Zy = pairs
-    before = FuseMixAligner(**FAST, anchor_weight=0, random_state=0).fit(Zx, Zy)
+    before = FuseMixAligner(**FAST, **{weight: 0}, random_state=0).fit(Zx, Zy)
     path = before.save(tmp_path / "old")
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    config["format_version"] = 3  # as written before anchor_weight existed
-    del config["params"]["anchor_weight"], config["fitted"]["anchor_weight_"]
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
+
+    def older(config):  # as written before the weight existed
+        config["format_version"] = version
+        del config["params"][weight], config["fitted"][weight + "_"]
+
+    edit_config(path, older)
     loaded = FuseMixAligner.load(path)
-    assert loaded.anchors_ is None and loaded.get_params()["anchor_weight"] == 0.0
+    assert getattr(loaded, part) is None and loaded.get_params()[weight] == 0.0
     np.testing.assert_array_equal(loaded.transform(Zx), before.transform(Zx))
 
 
 @pytest.mark.parametrize("value", [-0.5, 1.0, 0.9, "x", None])
 def test_an_edited_fitted_weight_is_refused(joined, tmp_path, value):
     path = joined.save(tmp_path / "m")
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    config["fitted"]["anchor_weight_"] = value  # 0.9: with the CCA's 0.2, over 1
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
+    edit_config(path, lambda config: config["fitted"].update(anchor_weight_=value))
     with pytest.raises(ValueError, match="anchor_weight_"):
         FuseMixAligner.load(path)

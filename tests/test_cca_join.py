@@ -2,14 +2,10 @@
 blend, what "auto" resolves to, one-sided mode, early stopping, persistence,
 and input kinds."""
 
-import json
-import os
-import shutil
-
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, make_pairs
+from helpers import FAST, edit_config, make_pairs
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skfusemix import CCAAligner, FuseMixAligner
@@ -134,50 +130,10 @@ def test_warm_start_refits_the_cca_on_the_new_data(pairs):
     np.testing.assert_allclose(aligner.cca_.x_weights_, reference.x_weights_)
 
 
-def test_save_and_load_keep_the_cca(pairs, joined, tmp_path):
-    Zx, Zy = pairs
-    path = joined.save(tmp_path / "m")
-    loaded = FuseMixAligner.load(path)
-    assert loaded.cca_weight_ == 0.4 and loaded.get_params()["cca_weight"] == 0.4
-    np.testing.assert_array_equal(loaded.transform(Zx), joined.transform(Zx))
-    np.testing.assert_array_equal(loaded.transform_y(Zy), joined.transform_y(Zy))
-
-
-def test_a_cca_of_another_model_is_refused(pairs, joined, tmp_path):
-    Zx, Zy = pairs
-    path = joined.save(tmp_path / "m")
-    shutil.rmtree(os.path.join(path, "cca"))
-    CCAAligner(n_components=5).fit(Zx[:, :5], Zy).save(os.path.join(path, "cca"))
-    with pytest.raises(ValueError, match="do not belong together"):
-        FuseMixAligner.load(path)
-    shutil.rmtree(os.path.join(path, "cca"))
-    with pytest.raises(FileNotFoundError):
-        FuseMixAligner.load(path)
-
-
-def test_files_from_before_the_cca_load_without_it(pairs, tmp_path):
-    Zx, Zy = pairs
-    alone = FuseMixAligner(**FAST, cca_weight=0, random_state=0).fit(Zx, Zy)
-    path = alone.save(tmp_path / "old")
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    config["format_version"] = 2  # as written before cca_weight existed
-    del config["params"]["cca_weight"], config["fitted"]["cca_weight_"]
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
-    loaded = FuseMixAligner.load(path)
-    assert loaded.cca_ is None and loaded.get_params()["cca_weight"] == 0.0
-    np.testing.assert_array_equal(loaded.transform(Zx), alone.transform(Zx))
-
-
 @pytest.mark.parametrize("value", [-0.5, 1.0, "x", None])
 def test_an_edited_fitted_weight_is_refused(joined, tmp_path, value):
     path = joined.save(tmp_path / "m")
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    config["fitted"]["cca_weight_"] = value
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
+    edit_config(path, lambda config: config["fitted"].update(cca_weight_=value))
     with pytest.raises(ValueError, match="cca_weight_"):
         FuseMixAligner.load(path)
 
