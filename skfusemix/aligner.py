@@ -259,8 +259,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         the training pairs: ASIF's relative representation (an
         :class:`~skfusemix.ASIFAligner`, its defaults) computed in the shared
         space, whose anchors are the adapters' own embeddings of the
-        training pairs (8,192 of them drawn at random when there are more).  A query and an item then also match
-        when their nearest training pairs are the same.  With ``cca_weight``
+        training pairs (8,192 of them drawn at random when there are more).
+        A query and an item then also match when their nearest training
+        pairs are the same.  With ``cca_weight``
         ``c`` and this weight ``a`` the output is ``[sqrt(1 - c - a) * S,
         sqrt(c) * C, sqrt(a) * A]``, whose cosine is ``(1 - c - a) *
         cos_FuseMix + c * cos_CCA + a * cos_anchors``, and it is
@@ -1232,8 +1233,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
         Returns
         -------
-        Sx : ndarray of shape (n_samples, n_components)
-            L2-normalised float32 embeddings.
+        Sx : ndarray of shape (n_samples, n_features_out)
+            L2-normalised float32 embeddings: the adapters' ``n_components_``
+            columns, then those of the joined CCA and anchors when their
+            weights are above 0 (see ``get_feature_names_out``).
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
@@ -1249,9 +1252,9 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
         Returns
         -------
-        Sy : ndarray of shape (n_samples, n_components)
-            L2-normalised float32 embeddings; with ``fixed_y``, the y latents
-            themselves, L2-normalised.
+        Sy : ndarray of shape (n_samples, n_features_out)
+            L2-normalised float32 embeddings, columns as in :meth:`transform`;
+            with ``fixed_y``, the y latents themselves, L2-normalised.
         """
         check_is_fitted(self)
         if hasattr(self, "y_transformer_"):
@@ -1279,10 +1282,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         anchors = getattr(self, "anchors_", None)
         parts, weights = [S], [1.0]
         if cca is not None:
-            parts.append(getattr(cca, method)(_host_array(Z)).astype(np.float32))
+            C = getattr(cca, method)(_host_array(Z))
+            parts.append(C.astype(np.float32, copy=False))
             weights.append(self.cca_weight_)
         if anchors is not None:
-            parts.append(getattr(anchors, method)(S).astype(np.float32))
+            parts.append(getattr(anchors, method)(S).astype(np.float32, copy=False))
             weights.append(self.anchor_weight_)
         if len(parts) == 1:
             return S

@@ -503,7 +503,7 @@ HYPER_PARAMETERS = (
         "anchor_weight",
         ("fusemix",),
         "weight of the similarities to the training pairs joined to the "
-        "embeddings (0: off; default: 0.3 up to 50,000 pairs)",
+        "embeddings (0: off; default: 0.3 up to 8,192 training pairs)",
     ),
     (
         "--fixed-y",
