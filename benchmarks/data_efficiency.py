@@ -1,7 +1,8 @@
 """Data efficiency: held-out recall against the number of training pairs.
 
-``FuseMixAligner()`` with its defaults against two ablations (the adapters
-alone, without the joined CCA: ``cca_weight=0``; no mixing at the same
+``FuseMixAligner()`` with its defaults against three ablations (without the
+joined anchors: ``anchor_weight=0``; the adapters alone, without the joined
+CCA and anchors: ``cca_weight=0, anchor_weight=0``; no mixing at the same
 number of optimizer steps: ``alpha=0`` and half the epochs) and the
 training-free aligners (CCA, Procrustes and ASIF tuned on a validation
 split, CSA with its defaults), on OpenMoji and UCI mfeat (pixels against
@@ -45,16 +46,24 @@ DEFAULTS = "FuseMixAligner()"
 SIZES = {"openmoji": [100, 250, 500, 1000, None], "mfeat": [100, 250, 500, 1000, None]}
 
 
-def methods(name, n_train):
+def methods(name, n_train, prefixes=None):
     """The defaults, their ablations and the training-free aligners for a
-    fit on about ``n_train`` pairs."""
+    fit on about ``n_train`` pairs (only those whose label starts with one
+    of ``prefixes``, when given)."""
     # without mixing a step uses batch_size pairs, not 2 * batch_size: half
     # the epochs is the same number of optimizer steps
     epochs = auto_params(n_train, 1, 1)["max_epochs"]
     chosen = CHOSEN[name]
-    return [
+    every = [
         (DEFAULTS, FuseMixAligner()),
-        ("same, adapters alone (cca_weight=0)", FuseMixAligner(cca_weight=0)),
+        (
+            "same, without the anchors (anchor_weight=0)",
+            FuseMixAligner(anchor_weight=0),
+        ),
+        (
+            "same, adapters alone (cca_weight=0, anchor_weight=0)",
+            FuseMixAligner(cca_weight=0, anchor_weight=0),
+        ),
         (
             "same, no mixing (alpha=0, equal steps)",
             FuseMixAligner(alpha=0.0, max_epochs=max(1, epochs // 2)),
@@ -63,6 +72,11 @@ def methods(name, n_train):
         ("CSA", CSAAligner()),
         ("Procrustes (tuned)", ProcrustesAligner(**chosen["Procrustes"])),
         ("ASIF (tuned)", ASIFAligner(**chosen["ASIF"])),
+    ]
+    return [
+        (label, method)
+        for label, method in every
+        if prefixes is None or label.startswith(tuple(prefixes))
     ]
 
 
@@ -142,6 +156,13 @@ def main(argv=None):
         help="JSON rows of earlier runs to add to the figure (e.g. the "
         "'all pairs' rows of small_data_recipe.py --json)",
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="fit only the methods whose names start with one of these "
+        "(e.g. 'FuseMixAligner()' 'same, no mixing'); default: all",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--plot-only",
@@ -161,7 +182,7 @@ def main(argv=None):
         for size in args.sizes or SIZES[name]:
             n_fit = int(0.8 * len(Zx)) if size is None else size
             part = retrieval_learning_curve(
-                methods(name, n_fit),
+                methods(name, n_fit, args.methods),
                 Zx,
                 Zy,
                 groups,

@@ -63,3 +63,19 @@ def test_plot_only_redraws_the_figure(bench, tmp_path):
     out = tmp_path / "curve.png"
     assert bench.main(["--plot-only", "--include", str(ROWS), "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000
+
+
+def test_methods_filter_keeps_the_labels_that_start_with_a_prefix(bench):
+    every = [label for label, _ in bench.methods("mfeat", 500)]
+    assert every[0] == bench.DEFAULTS and len(every) == len(set(every)) == 8
+    chosen = bench.methods("mfeat", 500, ["FuseMixAligner()", "same, no mixing"])
+    assert [label for label, _ in chosen] == [
+        bench.DEFAULTS,
+        "same, no mixing (alpha=0, equal steps)",
+    ]
+    # the ablations are what their labels say
+    params = dict(bench.methods("mfeat", 500, ["same,"]))
+    assert params["same, without the anchors (anchor_weight=0)"].anchor_weight == 0
+    alone = params["same, adapters alone (cca_weight=0, anchor_weight=0)"]
+    assert (alone.cca_weight, alone.anchor_weight) == (0, 0)
+    assert bench.methods("mfeat", 500, ["nothing"]) == []
