@@ -12,6 +12,7 @@ and how they are read and checked.
 """
 
 import hashlib
+import math
 import mmap
 import os
 import warnings
@@ -418,7 +419,11 @@ def join_weighted(parts, weights, dtype=None):
     ``i`` scaled by ``sqrt(weights[i])``: the cosine of two joined rows is
     ``sum_i weights[i] * cos_i``, and with weights summing to 1 the rows stay
     unit vectors.  The one place that joins aligners' spaces (an ensemble's
-    members, the CCA joined to FuseMix)."""
+    members, the CCA and the anchors joined to FuseMix, and the same join
+    on the training device for early stopping: torch tensors in, a tensor
+    out, ``dtype`` ignored)."""
+    if torch.is_tensor(parts[0]):
+        return torch.cat([math.sqrt(w) * p for p, w in zip(parts, weights)], dim=1)
     return np.hstack(
         [np.sqrt(w) * np.asarray(p) for p, w in zip(parts, weights)], dtype=dtype
     )

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._data import join_weighted
 from .._logging import logger, verbose_logger
 from ..exceptions import TrainingDivergedError
 from ..metrics import _item_codes
@@ -562,12 +563,16 @@ class Validation:
         self.codes = torch.as_tensor(codes, device=Zx.device)
         self.joined = None
         self.anchors = anchors
-        kept = 1.0 - (0.0 if anchors is None else anchors[1])
+        # the adapters' weight first, then each joined part's, as in the
+        # estimator's transform
+        self.weights = [1.0]
         if joined is not None:
             Cx, Cy, weight = joined
-            self.joined = (math.sqrt(weight) * Cx[first], math.sqrt(weight) * Cy)
-            kept -= weight
-        self.scale = math.sqrt(kept)
+            self.joined = (Cx[first], Cy)
+            self.weights.append(weight)
+        if anchors is not None:
+            self.weights.append(anchors[1])
+        self.weights[0] = 1 - sum(self.weights[1:])
 
     @torch.no_grad()
     def score(self, adapter_x, adapter_y):
@@ -576,23 +581,21 @@ class Validation:
         sx = _embed_chunks(adapter_x, self.Zx_items)
         sy = _embed_chunks(adapter_y, self.Zy)
         adapter_x.train(training), adapter_y.train(training)
-        parts_x, parts_y = [self.scale * sx], [self.scale * sy]
+        parts_x, parts_y = [sx], [sy]
         if self.joined is not None:
             parts_x.append(self.joined[0]), parts_y.append(self.joined[1])
         if self.anchors is not None:
-            fit_anchors, weight = self.anchors
-            anchors = fit_anchors(adapter_x, adapter_y)
+            anchors = self.anchors[0](adapter_x, adapter_y)
             for parts, s, method in (
                 (parts_x, sx, "transform"),
                 (parts_y, sy, "transform_y"),
             ):
                 a = getattr(anchors, method)(s.cpu().numpy())
-                parts.append(
-                    math.sqrt(weight)
-                    * torch.as_tensor(a, dtype=s.dtype, device=s.device)
-                )
+                parts.append(torch.as_tensor(a, dtype=s.dtype, device=s.device))
         return mean_recall_at_1(
-            torch.cat(parts_x, dim=1), torch.cat(parts_y, dim=1), self.codes
+            join_weighted(parts_x, self.weights),
+            join_weighted(parts_y, self.weights),
+            self.codes,
         )
 
 
