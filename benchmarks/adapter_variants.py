@@ -36,20 +36,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import join_weights  # noqa: E402
 
-from skfusemix import CCAAligner, FuseMixAligner  # noqa: E402
-from skfusemix._data import take  # noqa: E402
-from skfusemix.aligner import _host_array  # noqa: E402
+from skfusemix import FuseMixAligner  # noqa: E402
 
 
 class CCAInitAligner(FuseMixAligner):
     """Adapters that start from the CCA solution."""
 
     def _fit_cca(self, X, y, train_idx):
-        if train_idx is not None:
-            X, y = take(X, train_idx), take(y, train_idx)
-        X, y = _host_array(X), _host_array(y)
-        width = min(self.n_components_, X.shape[1], y.shape[1])
-        self._start = CCAAligner(n_components=width).fit(X, y)
+        self._start = self._training_cca(X, y, train_idx)
         return None if self.cca_weight_ == 0 else self._start
 
     def _initial_modules(self, warm, d_x, d_y, device, stats):

@@ -813,6 +813,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         (``cca_weight_ > 0``), fitted on the training pairs; else None."""
         if self.cca_weight_ == 0:
             return None
+        return self._training_cca(X, y, train_idx)
+
+    def _training_cca(self, X, y, train_idx):
+        """A CCA of the training pairs, as many components as the shared
+        space has (at most)."""
         if train_idx is not None:
             X, y = take(X, train_idx), take(y, train_idx)
         X, y = _host_array(X), _host_array(y)
