@@ -1,6 +1,20 @@
 """Shared test helpers (imported by the tests; fixtures live in conftest)."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name):
+    """The script ``benchmarks/{name}.py`` as a fresh module (its ``main``
+    is not run)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_pairs(n=300, d_x=24, d_y=16, d_shared=6, noise=0.05, seed=0):

@@ -1,30 +1,17 @@
 """The rejected adapter variants' benchmark: the CCA start is the CCA, the
 whitening whitens, and ``--set`` values parse."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import load_benchmark
 
 from skfusemix import CCAAligner
 from skfusemix.datasets import make_paired_latents
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "adapter_variants.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("adapter_variants", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("adapter_variants")
 
 
 def test_cca_start_is_the_cca_map_before_training(bench):

@@ -1,24 +1,20 @@
 """The learning-curve benchmark's figure: one point per requested size, drawn
 from the rows stored with the docs (benchmarks/RESULTS_data_efficiency.json)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "data_efficiency.py"
 ROWS = ROOT / "benchmarks" / "RESULTS_data_efficiency.json"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("data_efficiency", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("data_efficiency")
 
 
 def _row(method, n_train, size, value):

@@ -1,7 +1,6 @@
 """The GPU check script (benchmarks/bench_gpu.py) on CPU: ``--smoke`` runs the
 same loops with tiny sizes; the figures it reports must be consistent."""
 
-import importlib.util
 import json
 import math
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_benchmark
 
 from skfusemix.engine.nn import Adapter, count_flops_per_row
 
@@ -107,9 +107,7 @@ def test_smoke_projection(smoke):
 
 def test_paper_flops():
     """The paper's configuration: about 14.85 TFLOP per training step."""
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_gpu")
     with torch.device("meta"):
         want = expected_flops(1536, 1024, 512, 4, 4, 20480)
     assert bench.step_flops(bench.PAPER) == want
@@ -131,9 +129,7 @@ def test_paper_flops():
 
 
 def test_estimator_failure_falls_back_to_the_direct_loop(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_gpu")
 
     def broken(*args, **kwargs):
         raise RuntimeError("estimator unavailable")
