@@ -4,7 +4,10 @@ A saved :class:`~skfusemix.FuseMixAligner` is a directory::
 
     model.safetensors   adapter weights and the loss' learned scalars (float32)
     config.json         parameters, fitted attributes, versions, encoders,
-                        and the SHA-256 of model.safetensors
+                        and the SHA-256 of model.safetensors (and csls.safetensors)
+    cca/, anchors/      the joined CCAAligner and ASIFAligner, when used
+    csls.safetensors    the reference embeddings of the hubness correction,
+                        when used
 
 Loading parses JSON and safetensors only (no pickle, no ``torch.load``), so
 a model file cannot run code.  It is strict: the tensor names and shapes
@@ -50,13 +53,17 @@ FORMAT = "skfusemix.FuseMixAligner"
 #: folder; version 1 and 2 files load without it).
 #: 4: the anchors joined to the embeddings (``anchor_weight``, in the
 #: ``anchors`` folder; older files load without them).
-FORMAT_VERSION = 4
+#: 5: the hubness correction (``csls_neighbors``, its reference embeddings
+#: in ``csls.safetensors``; older files load without it).
+FORMAT_VERSION = 5
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: Sub-folder of a saved FuseMixAligner with its joined CCAAligner.
 CCA_FOLDER = "cca"
 #: Sub-folder with the ASIFAligner of the joined anchors.
 ANCHORS_FOLDER = "anchors"
+#: File with the reference embeddings of the hubness correction.
+CSLS_FILE = "csls.safetensors"
 
 _FITTED_INTS = ("n_features_in_", "n_features_y_in_", "batch_size_", "n_iter_", "t_")
 #: The fitted values of the "auto" parameters: they shape the modules.
@@ -143,6 +150,7 @@ def save_aligner(estimator, path, encoders=None):
         max_epochs_=int(estimator.max_epochs_),
         cca_weight_=float(estimator.cca_weight_),
         anchor_weight_=float(estimator.anchor_weight_),
+        csls_neighbors_=int(estimator.csls_neighbors_),
     )
     fitted["temperature_"] = float(estimator.temperature_)
     fitted["history_"] = {
@@ -176,6 +184,19 @@ def save_aligner(estimator, path, encoders=None):
             part.save(os.path.join(path, folder))
     weights = os.path.join(path, WEIGHTS_FILE)
     write_safetensors(weights, module_tensors(_modules(estimator)))
+    csls = None
+    if estimator.csls_neighbors_:
+        csls_path = os.path.join(path, CSLS_FILE)
+        write_safetensors(
+            csls_path,
+            {
+                "reference_x": torch.from_numpy(estimator.csls_reference_x_),
+                "reference_y": torch.from_numpy(estimator.csls_reference_y_),
+            },
+        )
+        csls = {"file": CSLS_FILE, "sha256": sha256_file(csls_path)}
+    elif os.path.exists(os.path.join(path, CSLS_FILE)):
+        os.remove(os.path.join(path, CSLS_FILE))  # a model saved here before
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -187,6 +208,8 @@ def save_aligner(estimator, path, encoders=None):
         "encoders": identities,
         "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(weights)},
     }
+    if csls is not None:
+        config["csls"] = csls
     write_json(os.path.join(path, CONFIG_FILE), config)
     return path
 
@@ -226,6 +249,47 @@ def _load_joined(path, fitted, config_path):
             )
         joined.append(part)
     return tuple(joined)
+
+
+def _load_csls(path, config, fitted, cca, config_path):
+    """The reference embeddings of the hubness correction (None, None when
+    ``csls_neighbors_`` is 0), checked against the configuration: two
+    float32 arrays of the same shape, as wide as the adapters' and the
+    CCA's joined space, finite, and the file the configuration names."""
+    if fitted["csls_neighbors_"] == 0:
+        return None, None
+    info = config.get("csls")
+    if not isinstance(info, dict) or info.get("file") != CSLS_FILE:
+        raise ValueError(
+            f"{config_path!r}: csls_neighbors_ is {fitted['csls_neighbors_']}, so "
+            f"'csls' must name {CSLS_FILE!r}."
+        )
+    file = os.path.join(path, CSLS_FILE)
+    arrays, _ = read_safetensors(file, framework="np")
+    width = fitted["n_components_"] + (0 if cca is None else cca._n_features_out)
+    problems = name_problems({"reference_x": 0, "reference_y": 0}, arrays, "arrays")
+    for name in sorted({"reference_x", "reference_y"} & set(arrays)):
+        got = arrays[name]
+        if got.ndim != 2 or got.shape[0] < 1 or got.shape[1] != width:
+            problems.append(f"{name} has shape {got.shape}, expected (n, {width})")
+        elif got.dtype != np.float32:
+            problems.append(f"{name} has dtype {got.dtype}, expected float32")
+        elif not np.isfinite(got).all():
+            problems.append(f"{name} holds NaN or infinite values")
+    if not problems and arrays["reference_x"].shape != arrays["reference_y"].shape:
+        problems.append("reference_x and reference_y differ in shape")
+    if problems:
+        raise ValueError(
+            f"{file!r} does not match the model {CONFIG_FILE} describes: "
+            + "; ".join(problems)
+            + "."
+        )
+    if sha256_file(file) != info.get("sha256"):
+        raise ValueError(
+            f"{file!r} is not the file {CONFIG_FILE} was saved with (its SHA-256 "
+            "differs): it was modified or comes from another model."
+        )
+    return arrays["reference_x"], arrays["reference_y"]
 
 
 def _fitted_attributes(fitted, config_path, params):
@@ -290,6 +354,11 @@ def _fitted_attributes(fitted, config_path, params):
         out[name] = float(weight)
     if out["cca_weight_"] + out["anchor_weight_"] >= 1:
         raise bad("cca_weight_ + anchor_weight_ must be below 1.")
+    # 0 in files written before the hubness correction existed (version 5)
+    k = fitted.get("csls_neighbors_", 0)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise bad(f"csls_neighbors_ must be an integer >= 0, got {k!r}.")
+    out["csls_neighbors_"] = k
     history = fitted.get("history_")
     if not isinstance(history, dict) or not all(
         isinstance(v, list) and all(isinstance(x, int | float) for x in v)
@@ -356,6 +425,8 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         saved.setdefault("cca_weight", 0.0)
     if version <= 3:  # written before the joined anchors existed
         saved.setdefault("anchor_weight", 0.0)
+    if version <= 4:  # written before the hubness correction existed
+        saved.setdefault("csls_neighbors", 0)
     saved = dict(saved, **params)
     if isinstance(saved.get("n_layers"), list):
         saved["n_layers"] = tuple(saved["n_layers"])
@@ -429,6 +500,9 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
         setattr(estimator, name, value)
     estimator.device_ = target
     estimator.cca_, estimator.anchors_ = _load_joined(path, fitted, config_path)
+    estimator.csls_reference_x_, estimator.csls_reference_y_ = _load_csls(
+        path, config, fitted, estimator.cca_, config_path
+    )
     if config.get("encoders"):
         estimator.encoders_ = config["encoders"]
     return estimator

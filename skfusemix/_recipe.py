@@ -30,6 +30,7 @@ PAPER_PARAMS = {
     "standardize": False,
     "cca_weight": 0.0,
     "anchor_weight": 0.0,
+    "csls_neighbors": 0,
 }
 
 #: Weight of the CCA similarity in the cosine of the small-data recipe: the
@@ -60,6 +61,15 @@ ANCHOR_WEIGHT = 0.3
 #: -0.027 with 1,024, against no anchors).
 MAX_ANCHORS = 8192
 
+#: Neighbours k of the hubness correction of the small-data recipe: CSLS
+#: (cross-domain similarity local scaling; Conneau et al., "Word
+#: translation without parallel data", ICLR 2018) with its published k = 10,
+#: the training pairs (the anchors' rows) as the reference.  On the
+#: validation splits of the seven pairings, over the joined embeddings, it
+#: gained +0.002 to +0.018 mean R@1 (mean +0.010) and lost on none; k = 5,
+#: 20 and 50 and a stronger or weaker correction did no better.
+CSLS_NEIGHBORS = 10
+
 #: The small-data recipe (up to :data:`SMALL_DATA_LIMIT` pairs), chosen on
 #: validation splits of OpenMoji and UCI mfeat (256-d space, dropout 0.3,
 #: alpha 0.5, 200 epochs of batches of 256), with two blocks of width 2x,
@@ -76,6 +86,7 @@ SMALL_DATA_RECIPE = {
     "weight_decay": 0.1,
     "cca_weight": CCA_WEIGHT,
     "anchor_weight": ANCHOR_WEIGHT,
+    "csls_neighbors": CSLS_NEIGHBORS,
 }
 
 #: Latents wider than this get residual blocks of width 1x (not 2x) with the
@@ -93,6 +104,7 @@ AUTO_PARAMS = (
     "max_epochs",
     "cca_weight",
     "anchor_weight",
+    "csls_neighbors",
 )
 
 #: Up to this many training pairs the small-data recipe applies; above it,
@@ -146,9 +158,11 @@ def auto_params(n_samples, n_features, n_features_y):
         recipe["n_components"] = min(
             recipe["n_components"], max(n_features, n_features_y)
         )
-        # anchors only when every training pair can be one
+        # anchors and the hubness correction only when every training pair
+        # can be one of their reference pairs
         if n_samples > MAX_ANCHORS:
             recipe["anchor_weight"] = 0.0
+            recipe["csls_neighbors"] = 0
         # at least four mixing steps (of 2 x batch_size rows) an epoch
         recipe["batch_size"] = max(1, min(recipe["batch_size"], n_samples // 8))
         return recipe
@@ -163,6 +177,7 @@ def auto_params(n_samples, n_features, n_features_y):
         "max_epochs": 100,
         "cca_weight": 0.0,
         "anchor_weight": 0.0,
+        "csls_neighbors": 0,
     }
 
 

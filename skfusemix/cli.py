@@ -506,6 +506,14 @@ HYPER_PARAMETERS = (
         "embeddings (0: off; default: 0.3 up to 8,192 training pairs)",
     ),
     (
+        "--csls-neighbors",
+        int,
+        "csls_neighbors",
+        ("fusemix",),
+        "neighbours k of the CSLS hubness correction folded into the "
+        "embeddings (0: off; default: 10 up to 8,192 training pairs)",
+    ),
+    (
         "--fixed-y",
         "flag",
         "fixed_y",

@@ -69,10 +69,14 @@ def test_fitted_attributes_and_history(pairs):
     assert aligner.device_ == torch.device("cpu")
     Sx, Sy = aligner.transform(Zx), aligner.transform_y(Zy)
     # the adapters' 16-d space joined with a 16-d CCA ("auto" cca_weight) and
-    # the similarities to the 300 training pairs ("auto" anchor_weight)
+    # the similarities to the 300 training pairs ("auto" anchor_weight), then
+    # the 4 columns of the hubness correction ("auto" csls_neighbors)
     assert aligner.cca_weight_ == 0.3 and aligner.cca_.n_components == 16
     assert aligner.anchor_weight_ == 0.3 and aligner.anchors_.n_anchors_ == 300
-    assert Sx.shape == Sy.shape == (300, 32 + 300) and Sx.dtype == np.float32
+    assert aligner.csls_neighbors_ == 10
+    assert aligner.csls_reference_x_.shape == aligner.csls_reference_y_.shape
+    assert aligner.csls_reference_x_.shape == (300, 32)
+    assert Sx.shape == Sy.shape == (300, 32 + 300 + 4) and Sx.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(Sx, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(Sy, axis=1), 1.0, rtol=1e-5)
     assert not aligner.adapter_x_.training
@@ -219,7 +223,7 @@ def test_pipeline_with_standard_scaler(pairs):
     )
     pipe = Pipeline([("scale", StandardScaler()), ("align", aligner)])
     Sx = pipe.fit(Zx * 100 + 5, Zy).transform(Zx * 100 + 5)
-    assert Sx.shape == (300, 16 + 16 + 300)  # adapters, joined CCA and anchors
+    assert Sx.shape == (300, 16 + 16 + 300 + 4)  # adapters, CCA, anchors, CSLS
     assert pipe.score(Zx * 100 + 5, Zy) > 0.3  # chance: 1/300
     np.testing.assert_array_equal(pipe.get_feature_names_out()[:1], ["fusemixaligner0"])
 
@@ -346,4 +350,5 @@ def test_one_dimensional_y_is_one_feature():
         aligner = FuseMixAligner(**{**FAST, "batch_size": 10}).fit(X, X[:, 0])
     assert aligner.n_features_y_in_ == 1
     assert aligner.cca_.n_components == 1  # the joined CCA has one component
-    assert aligner.transform_y(X[:, 0]).shape == (40, 16 + 1 + 40)  # + 40 anchors
+    # + 40 anchors + 4 columns of the hubness correction
+    assert aligner.transform_y(X[:, 0]).shape == (40, 16 + 1 + 40 + 4)

@@ -44,7 +44,7 @@ def test_y_transformer_encodes_raw_y_in_fit_transform_y_and_score(bert_dir, tmp_
     )
     assert aligner.y_transformer_ is not encoder and aligner.n_features_y_in_ == 16
     Sy = aligner.transform_y(captions)
-    assert Sy.shape == (60, 8 + 8 + 60)  # adapters, joined CCA and 60 anchors
+    assert Sy.shape == (60, 8 + 8 + 60 + 4)  # adapters, CCA, 60 anchors, CSLS
     np.testing.assert_allclose(np.linalg.norm(Sy, axis=1), 1, rtol=1e-5)
     latents = encoder.fit(captions).transform(captions)
     plain = FuseMixAligner(**FAST, random_state=0).fit(X, latents)
@@ -74,7 +74,7 @@ def test_raw_to_raw_pipeline_and_grid_search_encode_each_input_once(
         pipe, {"fusemixaligner__alpha": [0.0, 1.0]}, cv=GroupKFold(n_splits=2)
     ).fit(X, captions, groups=groups)
     assert 0 <= search.best_score_ <= 1
-    assert search.best_estimator_.transform(X).shape == (60, 8 + 8 + 60)
+    assert search.best_estimator_.transform(X).shape == (60, 8 + 8 + 60 + 4)
     # 4 fits, 4 test scores and the refit: each distinct caption encoded once
     assert sorted(encoded) == sorted(set(captions))
 

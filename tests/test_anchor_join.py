@@ -23,16 +23,16 @@ def pairs():
 @pytest.fixture(scope="module")
 def joined(pairs):
     return FuseMixAligner(
-        **FAST, cca_weight=0.2, anchor_weight=0.3, random_state=0
+        **FAST, csls_neighbors=0, cca_weight=0.2, anchor_weight=0.3, random_state=0
     ).fit(*pairs)
 
 
 def test_cosines_are_the_weighted_sum_of_fusemix_cca_and_anchors(pairs, joined):
     Zx, Zy = pairs
     # the same seed trains the same adapters: neither join draws random numbers
-    alone = FuseMixAligner(**FAST, cca_weight=0, anchor_weight=0, random_state=0).fit(
-        Zx, Zy
-    )
+    alone = FuseMixAligner(
+        **FAST, csls_neighbors=0, cca_weight=0, anchor_weight=0, random_state=0
+    ).fit(Zx, Zy)
     Sx, Sy = alone.transform(Zx), alone.transform_y(Zy)
     cca = CCAAligner(n_components=12).fit(Zx, Zy)
     asif = ASIFAligner().fit(Sx, Sy)  # anchors: the adapters' training embeddings
@@ -51,7 +51,7 @@ def test_cosines_are_the_weighted_sum_of_fusemix_cca_and_anchors(pairs, joined):
 def test_anchors_without_the_cca(pairs):
     Zx, Zy = pairs
     aligner = FuseMixAligner(
-        **FAST, cca_weight=0, anchor_weight=0.4, random_state=0
+        **FAST, csls_neighbors=0, cca_weight=0, anchor_weight=0.4, random_state=0
     ).fit(Zx, Zy)
     assert aligner.cca_ is None and aligner.transform(Zx).shape == (240, 16 + 240)
     S = aligner._embed(aligner.adapter_x_, Zx.astype(np.float32))
@@ -60,7 +60,9 @@ def test_anchors_without_the_cca(pairs):
 
 def test_zero_weight_leaves_the_previous_embeddings(pairs):
     Zx, Zy = pairs
-    aligner = FuseMixAligner(**FAST, anchor_weight=0, random_state=0).fit(Zx, Zy)
+    aligner = FuseMixAligner(
+        **FAST, csls_neighbors=0, anchor_weight=0, random_state=0
+    ).fit(Zx, Zy)
     assert aligner.anchors_ is None and aligner.anchor_weight_ == 0
     assert aligner.transform(Zx).shape == (240, 16 + 12)
 
@@ -130,10 +132,14 @@ def test_anchors_are_capped_and_drawn_from_the_training_rows(monkeypatch):
 
     monkeypatch.setattr(module, "MAX_ANCHORS", 50)  # explicit weight: capped
     Zx, Zy = make_pairs(n=200, d_x=12, d_y=8)
-    aligner = FuseMixAligner(**FAST, anchor_weight=0.3, random_state=0).fit(Zx, Zy)
+    aligner = FuseMixAligner(
+        **FAST, csls_neighbors=0, anchor_weight=0.3, random_state=0
+    ).fit(Zx, Zy)
     assert aligner.anchors_.n_anchors_ == 50
     assert aligner.transform(Zx).shape == (200, 16 + 8 + 50)
-    again = FuseMixAligner(**FAST, anchor_weight=0.3, random_state=0).fit(Zx, Zy)
+    again = FuseMixAligner(
+        **FAST, csls_neighbors=0, anchor_weight=0.3, random_state=0
+    ).fit(Zx, Zy)
     np.testing.assert_array_equal(aligner.transform(Zx), again.transform(Zx))
 
 

@@ -20,6 +20,7 @@ def test_cca_start_is_the_cca_map_before_training(bench):
         n_components=8,
         cca_weight=0,
         anchor_weight=0,
+        csls_neighbors=0,
         max_epochs=1,
         learning_rate=1e-12,
         dropout=0.0,

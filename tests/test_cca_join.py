@@ -19,17 +19,17 @@ def pairs():
 
 @pytest.fixture(scope="module")
 def joined(pairs):
-    return FuseMixAligner(**FAST, cca_weight=0.4, anchor_weight=0, random_state=0).fit(
-        *pairs
-    )
+    return FuseMixAligner(
+        **FAST, csls_neighbors=0, cca_weight=0.4, anchor_weight=0, random_state=0
+    ).fit(*pairs)
 
 
 def test_cosines_are_the_weighted_sum_of_fusemix_and_cca(pairs, joined):
     Zx, Zy = pairs
     # the same seed trains the same adapters: the CCA draws no random numbers
-    alone = FuseMixAligner(**FAST, cca_weight=0, anchor_weight=0, random_state=0).fit(
-        Zx, Zy
-    )
+    alone = FuseMixAligner(
+        **FAST, csls_neighbors=0, cca_weight=0, anchor_weight=0, random_state=0
+    ).fit(Zx, Zy)
     cca = CCAAligner(n_components=12).fit(Zx, Zy)  # min(16, 24, 12) components
     Sx, Sy = joined.transform(Zx), joined.transform_y(Zy)
     assert Sx.shape == Sy.shape == (240, 16 + 12) and Sx.dtype == np.float32
@@ -42,9 +42,9 @@ def test_cosines_are_the_weighted_sum_of_fusemix_and_cca(pairs, joined):
 
 
 def test_zero_weight_is_the_adapters_alone(pairs):
-    aligner = FuseMixAligner(**FAST, cca_weight=0, anchor_weight=0, random_state=0).fit(
-        *pairs
-    )
+    aligner = FuseMixAligner(
+        **FAST, csls_neighbors=0, cca_weight=0, anchor_weight=0, random_state=0
+    ).fit(*pairs)
     assert aligner.cca_ is None and aligner.cca_weight_ == 0
     assert aligner.transform(pairs[0]).shape == (240, 16)
 

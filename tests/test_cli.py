@@ -102,12 +102,13 @@ def test_fit_without_the_joined_cca(latent_files, tmp_path):
         *("fit", "--x", f["zx"], "--y", f["zy"], "--out", out),
         *("--n-components", "8", "--n-layers", "1", "--batch-size", "32"),
         *("--max-epochs", "1", "--device", "cpu", "--cca-weight", "0"),
-        *("--anchor-weight", "0"),
+        *("--anchor-weight", "0", "--csls-neighbors", "0"),
     ]
     assert main(argv) == 0
     assert sorted(os.listdir(out)) == ["config.json", "model.safetensors"]
     model = FuseMixAligner.load(out)
     assert model.cca_ is None and model.anchors_ is None
+    assert model.csls_neighbors_ == 0
     assert model.transform(np.load(f["zx"])).shape[1] == 8
 
 
@@ -131,9 +132,10 @@ def test_fit_streams_latent_files_over_the_memory_budget(tmp_path, caplog):
 
 def test_fit_saves_a_model_with_the_given_parameters(model_dir, capsys):
     model = FuseMixAligner.load(model_dir)  # the one save format: no pickle
-    # the adapters, and the joined CCA in its own pickle-free folder
+    # the adapters, the joined CCA and anchors in their own pickle-free
+    # folders, and the hubness correction's references
     assert sorted(os.listdir(model_dir)) == [
-        *("anchors", "cca", "config.json", "model.safetensors")
+        *("anchors", "cca", "config.json", "csls.safetensors", "model.safetensors")
     ]
     assert sorted(os.listdir(os.path.join(model_dir, "cca"))) == [
         "config.json",

@@ -28,7 +28,8 @@ def test_auto_resolves_from_the_data_and_is_kept_as_fitted_attributes():
     assert aligner.cca_.n_components == 16  # min(n_components_, 24, 16)
     assert aligner.anchor_weight_ == expected["anchor_weight"] == 0.3
     assert aligner.anchors_.n_anchors_ == 400  # every training pair
-    assert aligner.transform(Zx).shape == (400, 24 + 16 + 400)
+    assert aligner.csls_neighbors_ == expected["csls_neighbors"] == 10
+    assert aligner.transform(Zx).shape == (400, 24 + 16 + 400 + 4)
     assert len(aligner.adapter_x_.blocks) == 2
 
 

@@ -45,9 +45,10 @@ def _edit_tensors(path, edit):
 
 def test_round_trip_is_exact(fitted, saved):
     aligner, Zx, Zy = fitted
-    # the adapters, and the joined CCA and anchors ("auto") in their own folders
+    # the adapters, the joined CCA and anchors ("auto") in their own folders,
+    # and the hubness correction's references
     assert sorted(os.listdir(saved)) == [
-        *("anchors", "cca", "config.json", "model.safetensors")
+        *("anchors", "cca", "config.json", "csls.safetensors", "model.safetensors")
     ]
     loaded = FuseMixAligner.load(saved, device="cpu")
     assert loaded.cca_weight_ == aligner.cca_weight_ == 0.3

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .._data import join_weighted
+from .._hubness import fold_csls, neighbour_similarity
 from .._logging import logger, verbose_logger
 from ..exceptions import TrainingDivergedError
 from ..metrics import _item_codes
@@ -553,9 +554,15 @@ class Validation:
         anchor pairs) whose ``transform`` and ``transform_y`` map the
         adapters' unit embeddings (NumPy) to the anchor ones.  Refitted at
         every score, on the host.
+    csls : tuple of (references, k), default=None
+        The hubness correction folded in, as the estimator's
+        ``csls_neighbors`` folds it: ``references(adapter_x, adapter_y)``
+        returns the reference embeddings (NumPy) of both modalities in the
+        space of the adapters' and the ``joined`` embeddings.  Recomputed at
+        every score.
     """
 
-    def __init__(self, Zx, Zy, groups, joined=None, anchors=None):
+    def __init__(self, Zx, Zy, groups, joined=None, anchors=None, csls=None):
         codes, first = _item_codes(None, groups)
         first = torch.as_tensor(first, device=Zx.device)
         self.Zx_items = Zx[first]
@@ -563,6 +570,7 @@ class Validation:
         self.codes = torch.as_tensor(codes, device=Zx.device)
         self.joined = None
         self.anchors = anchors
+        self.csls = csls
         # the adapters' weight first, then each joined part's, as in the
         # estimator's transform
         self.weights = [1.0]
@@ -592,11 +600,26 @@ class Validation:
             ):
                 a = getattr(anchors, method)(s.cpu().numpy())
                 parts.append(torch.as_tensor(a, dtype=s.dtype, device=s.device))
-        return mean_recall_at_1(
-            join_weighted(parts_x, self.weights),
-            join_weighted(parts_y, self.weights),
-            self.codes,
-        )
+        Jx = join_weighted(parts_x, self.weights)
+        Jy = join_weighted(parts_y, self.weights)
+        if self.csls is not None:
+            Jx, Jy = self._fold_csls(parts_x, parts_y, Jx, Jy, adapter_x, adapter_y)
+        return mean_recall_at_1(Jx, Jy, self.codes)
+
+    def _fold_csls(self, parts_x, parts_y, Jx, Jy, adapter_x, adapter_y):
+        references, k = self.csls
+        reference_x, reference_y = references(adapter_x, adapter_y)
+        n = 2 if self.joined is not None else 1  # the adapters' and CCA's space
+        folded = []
+        for parts, J, reference, side in (
+            (parts_x, Jx, reference_y, "x"),
+            (parts_y, Jy, reference_x, "y"),
+        ):
+            Q = join_weighted(parts[:n], self.weights[:n])
+            r = neighbour_similarity(Q.cpu().numpy(), reference, k, J.device)
+            out = fold_csls(J.cpu().numpy(), r, side)
+            folded.append(torch.as_tensor(out, dtype=J.dtype, device=J.device))
+        return folded
 
 
 def _embed_chunks(adapter, Z, chunk=8192):
