@@ -81,7 +81,7 @@ def test_fitted_attributes_and_history(pairs):
     np.testing.assert_allclose(np.linalg.norm(Sy, axis=1), 1.0, rtol=1e-5)
     assert not aligner.adapter_x_.training
     np.testing.assert_array_equal(
-        aligner.get_feature_names_out(), [f"fusemixaligner{i}" for i in range(332)]
+        aligner.get_feature_names_out(), [f"fusemixaligner{i}" for i in range(336)]
     )
 
 
