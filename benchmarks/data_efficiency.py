@@ -1,9 +1,11 @@
 """Data efficiency: held-out recall against the number of training pairs.
 
-``FuseMixAligner()`` with its defaults against three ablations (without the
-joined anchors: ``anchor_weight=0``; the adapters alone, without the joined
-CCA and anchors: ``cca_weight=0, anchor_weight=0``; no mixing at the same
-number of optimizer steps: ``alpha=0`` and half the epochs) and the
+``FuseMixAligner()`` with its defaults against four ablations (without the
+hubness correction: ``csls_neighbors=0``; without it and the joined
+anchors: ``anchor_weight=0`` too; the adapters alone, without the joined
+CCA, anchors and correction: ``cca_weight=0, anchor_weight=0,
+csls_neighbors=0``; no mixing at the same number of optimizer steps:
+``alpha=0`` and half the epochs, without the correction) and the
 training-free aligners (CCA, Procrustes and ASIF tuned on a validation
 split, CSA with its defaults), on OpenMoji and UCI mfeat (pixels against
 Fourier coefficients), averaged over three group-aware splits (seeds 0, 1,
@@ -57,16 +59,23 @@ def methods(name, n_train, prefixes=None):
     every = [
         (DEFAULTS, FuseMixAligner()),
         (
-            "same, without the anchors (anchor_weight=0)",
-            FuseMixAligner(anchor_weight=0),
+            "same, without the hubness correction (csls_neighbors=0)",
+            FuseMixAligner(csls_neighbors=0),
         ),
         (
-            "same, adapters alone (cca_weight=0, anchor_weight=0)",
-            FuseMixAligner(cca_weight=0, anchor_weight=0),
+            "same, without the correction and the anchors (csls_neighbors=0, "
+            "anchor_weight=0)",
+            FuseMixAligner(csls_neighbors=0, anchor_weight=0),
         ),
         (
-            "same, no mixing (alpha=0, equal steps)",
-            FuseMixAligner(alpha=0.0, max_epochs=max(1, epochs // 2)),
+            "same, adapters alone (cca_weight=0, anchor_weight=0, csls_neighbors=0)",
+            FuseMixAligner(cca_weight=0, anchor_weight=0, csls_neighbors=0),
+        ),
+        (
+            "same, no mixing (alpha=0, equal steps, csls_neighbors=0)",
+            FuseMixAligner(
+                alpha=0.0, max_epochs=max(1, epochs // 2), csls_neighbors=0
+            ),
         ),
         ("CCA (tuned)", CCAAligner(**chosen["CCA"])),
         ("CSA", CSAAligner()),

