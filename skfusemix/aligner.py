@@ -343,10 +343,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     csls_neighbors_ : int
         Neighbours of the hubness correction used (``csls_neighbors``
         resolved; 0: none).
-    csls_reference_x_, csls_reference_y_ : ndarray of shape (n_reference, n_components_ + cca width) or None
+    csls_reference_x_, csls_reference_y_ : ndarray of shape (n_reference, width) or None
         When ``csls_neighbors_ > 0``: the embeddings of the training pairs
-        (the anchors' rows) in the adapters' and CCA's joined space, against
-        which ``r`` of the other modality is measured; else None.
+        (the anchors' rows) in the adapters' and CCA's joined space (``width``
+        is ``n_components_`` plus the CCA's components), against which ``r``
+        of the other modality is measured; else None.
     batch_size_ : int
         Batch size used (``batch_size`` resolved and reduced to fit the
         data).
