@@ -74,16 +74,7 @@ def test_auto_weight_depends_on_size_and_mode():
     assert auto_params(MAX_ANCHORS + 1, 1280, 384)["anchor_weight"] == 0.0
     assert auto_params(SMALL_DATA_LIMIT + 1, 1280, 384)["anchor_weight"] == 0.0
     assert PAPER_PARAMS["anchor_weight"] == 0.0
-    Zx, Zy = make_pairs(n=120, d_x=10, d_y=8)
-    one_sided = FuseMixAligner(
-        **{**FAST, "n_components": "auto"}, fixed_y=True, random_state=0
-    ).fit(Zx, Zy)
-    assert one_sided.anchor_weight_ == 0 and one_sided.anchors_ is None
-    assert one_sided.transform(Zx).shape == (120, 8)
-    with pytest.raises(ValueError, match="fixed_y=True .* anchor_weight must be"):
-        FuseMixAligner(
-            **{**FAST, "n_components": "auto"}, fixed_y=True, anchor_weight=0.3
-        ).fit(Zx, Zy)
+    # with fixed_y: tests/test_one_sided.py::test_fixed_y_joins_nothing
 
 
 @pytest.mark.parametrize(

@@ -54,24 +54,7 @@ def test_auto_weight_depends_on_size_and_mode():
     assert auto_params(SMALL_DATA_LIMIT + 1, 1280, 384)["cca_weight"] == 0.0
     assert PAPER_PARAMS["cca_weight"] == 0.0
     assert FuseMixAligner.small_data_params()["cca_weight"] == 0.3
-    Zx, Zy = make_pairs(n=120, d_x=10, d_y=8)
-    one_sided = FuseMixAligner(
-        **{**FAST, "n_components": "auto"}, fixed_y=True, random_state=0
-    ).fit(Zx, Zy)
-    assert one_sided.cca_weight_ == 0 and one_sided.cca_ is None
-    np.testing.assert_allclose(
-        one_sided.transform_y(Zy),
-        Zy / np.linalg.norm(Zy, axis=1, keepdims=True),
-        rtol=1e-5,
-    )
-
-
-def test_fixed_y_refuses_a_cca_weight():
-    Zx, Zy = make_pairs(n=60, d_x=10, d_y=8)
-    with pytest.raises(ValueError, match="fixed_y=True .* cca_weight must be"):
-        FuseMixAligner(
-            **{**FAST, "n_components": "auto"}, fixed_y=True, cca_weight=0.3
-        ).fit(Zx, Zy)
+    # with fixed_y: tests/test_one_sided.py::test_fixed_y_joins_nothing
 
 
 @pytest.mark.parametrize("weight", [1.0, -0.1, float("nan"), "half"])

@@ -115,16 +115,7 @@ def test_auto_depends_on_size_and_mode():
     assert auto_params(SMALL_DATA_LIMIT + 1, 1280, 384)["csls_neighbors"] == 0
     assert PAPER_PARAMS["csls_neighbors"] == 0
     assert FuseMixAligner.small_data_params()["csls_neighbors"] == 10
-    Zx, Zy = make_pairs(n=120, d_x=10, d_y=8)
-    one_sided = FuseMixAligner(
-        **{**FAST, "n_components": "auto"}, fixed_y=True, random_state=0
-    ).fit(Zx, Zy)
-    assert one_sided.csls_neighbors_ == 0 and one_sided.csls_reference_x_ is None
-    assert one_sided.transform_y(Zy).shape == (120, 8)  # y's own space
-    with pytest.raises(ValueError, match="fixed_y=True .* csls_neighbors must be"):
-        FuseMixAligner(
-            **{**FAST, "n_components": "auto"}, fixed_y=True, csls_neighbors=10
-        ).fit(Zx, Zy)
+    # with fixed_y: tests/test_one_sided.py::test_fixed_y_joins_nothing
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "ten", None])

@@ -281,3 +281,31 @@ def test_binding_save_load(data, binding, tmp_path):
         AnchorBinding.load(path)
     with pytest.raises(ValueError, match="holds a saved AnchorBinding"):
         FuseMixAligner.load(path)
+
+
+def test_fixed_y_joins_nothing():
+    # "auto" leaves out the CCA, the anchors and the hubness correction: y's
+    # own space is returned as it is, and x is embedded into it alone
+    Zx, Zy = make_pairs(n=120, d_x=10, d_y=8)
+    one_sided = FuseMixAligner(
+        **{**FAST, "n_components": "auto"}, fixed_y=True, random_state=0
+    ).fit(Zx, Zy)
+    assert (one_sided.cca_weight_, one_sided.anchor_weight_) == (0, 0)
+    assert one_sided.csls_neighbors_ == 0
+    assert one_sided.cca_ is one_sided.anchors_ is one_sided.csls_reference_x_ is None
+    assert one_sided.transform(Zx).shape == (120, 8)
+    np.testing.assert_allclose(
+        one_sided.transform_y(Zy), l2_normalize(Zy), rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [("cca_weight", 0.3), ("anchor_weight", 0.3), ("csls_neighbors", 10)],
+)
+def test_fixed_y_refuses_an_explicit_join(param, value):
+    Zx, Zy = make_pairs(n=60, d_x=10, d_y=8)
+    with pytest.raises(ValueError, match=f"fixed_y=True .* {param} must be"):
+        FuseMixAligner(
+            **{**FAST, "n_components": "auto"}, fixed_y=True, **{param: value}
+        ).fit(Zx, Zy)
