@@ -184,11 +184,3 @@ def test_files_from_before_a_joined_part_load_without_it(
     loaded = FuseMixAligner.load(path)
     assert getattr(loaded, part) is None and loaded.get_params()[weight] == 0.0
     np.testing.assert_array_equal(loaded.transform(Zx), before.transform(Zx))
-
-
-@pytest.mark.parametrize("value", [-0.5, 1.0, 0.9, "x", None])
-def test_an_edited_fitted_weight_is_refused(joined, tmp_path, value):
-    path = joined.save(tmp_path / "m")
-    edit_config(path, lambda config: config["fitted"].update(anchor_weight_=value))
-    with pytest.raises(ValueError, match="anchor_weight_"):
-        FuseMixAligner.load(path)

@@ -5,7 +5,7 @@ and input kinds."""
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, edit_config, make_pairs
+from helpers import FAST, make_pairs
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skfusemix import CCAAligner, FuseMixAligner
@@ -111,14 +111,6 @@ def test_warm_start_refits_the_cca_on_the_new_data(pairs):
     reference = CCAAligner(n_components=12).fit(Zx, Zy)
     assert not np.allclose(aligner.cca_.x_weights_, first)
     np.testing.assert_allclose(aligner.cca_.x_weights_, reference.x_weights_)
-
-
-@pytest.mark.parametrize("value", [-0.5, 1.0, "x", None])
-def test_an_edited_fitted_weight_is_refused(joined, tmp_path, value):
-    path = joined.save(tmp_path / "m")
-    edit_config(path, lambda config: config["fitted"].update(cca_weight_=value))
-    with pytest.raises(ValueError, match="cca_weight_"):
-        FuseMixAligner.load(path)
 
 
 def test_grid_search_over_the_weight(pairs):

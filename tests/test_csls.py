@@ -213,14 +213,6 @@ def test_a_missing_file_or_entry_is_refused(corrected, tmp_path):
         FuseMixAligner.load(path)
 
 
-@pytest.mark.parametrize("value", [-1, 2.5, "10", True])
-def test_an_edited_fitted_k_is_refused(corrected, tmp_path, value):
-    path = corrected.save(tmp_path / "m")
-    edit_config(path, lambda config: config["fitted"].update(csls_neighbors_=value))
-    with pytest.raises(ValueError, match="csls_neighbors_"):
-        FuseMixAligner.load(path)
-
-
 def test_files_from_before_the_correction_load_without_it(pairs, uncorrected, tmp_path):
     path = uncorrected.save(tmp_path / "old")
 

@@ -159,6 +159,19 @@ def test_tampered_tensors_are_refused(saved, edit, match):
         (lambda c: c["fitted"].update(temperature_="hot"), "temperature_"),
         (lambda c: c["fitted"]["history_"].update(loss=[1.0]), "same length"),
         (lambda c: c["fitted"].update(feature_names_in_=["a"]), "feature_names_in_"),
+        # the joined parts' fitted values (this model has all three)
+        *[
+            (lambda c, v=v: c["fitted"].update(cca_weight_=v), "cca_weight_")
+            for v in (-0.5, 1.0, "x", None)
+        ],
+        *[
+            (lambda c, v=v: c["fitted"].update(anchor_weight_=v), "anchor_weight_")
+            for v in (-0.5, 1.0, 0.9, "x", None)
+        ],
+        *[
+            (lambda c, v=v: c["fitted"].update(csls_neighbors_=v), "csls_neighbors_")
+            for v in (-1, 2.5, "10", True)
+        ],
         (lambda c: c.update(format_version=FORMAT_VERSION + 1), "Upgrade skfusemix"),
         (lambda c: c.update(format="something.else"), "does not describe"),
         (lambda c: c.update(weights={"file": "../../etc/passwd"}), "must name"),
