@@ -73,9 +73,7 @@ def methods(name, n_train, prefixes=None):
         ),
         (
             "same, no mixing (alpha=0, equal steps, csls_neighbors=0)",
-            FuseMixAligner(
-                alpha=0.0, max_epochs=max(1, epochs // 2), csls_neighbors=0
-            ),
+            FuseMixAligner(alpha=0.0, max_epochs=max(1, epochs // 2), csls_neighbors=0),
         ),
         ("CCA (tuned)", CCAAligner(**chosen["CCA"])),
         ("CSA", CSAAligner()),
@@ -119,7 +117,7 @@ def plot(rows, path):
     fig, axes = plt.subplots(
         1,
         len(names),
-        figsize=(5.5 * len(names), 4.2),
+        figsize=(5.5 * len(names), 5.6),
         squeeze=False,
         layout="constrained",
     )
@@ -140,7 +138,9 @@ def plot(rows, path):
         ax.set_ylabel("held-out mean R@1 (both directions)")
         ax.set_title(name)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+    # one legend for all panels, below them (the ablations' labels are long)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8)
     fig.savefig(path, dpi=100)
     return path
 
