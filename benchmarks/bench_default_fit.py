@@ -43,17 +43,13 @@ def main(argv=None):
     start = time.perf_counter()
     CCAAligner(n_components=aligner.cca_.n_components).fit(Zx, Zy)
     print(f"  of which the joined CCA: about {time.perf_counter() - start:.1f} s")
-    # and the anchors (anchor_weight): the adapters' embeddings of the
-    # training pairs and the ASIF fit on them
+    # and the anchors (anchor_weight) and the hubness correction's
+    # references (csls_neighbors): the adapters' embeddings of the training
+    # pairs, the ASIF fit on them and their CCA-joined space
     start = time.perf_counter()
-    aligner._fit_anchors((Zx, Zy), aligner.adapter_x_, aligner.adapter_y_)
-    print(f"  of which the joined anchors: about {time.perf_counter() - start:.1f} s")
-    # and the hubness correction (csls_neighbors): the training pairs'
-    # embeddings in the adapters' and CCA's joined space
-    start = time.perf_counter()
-    aligner._csls_references((Zx, Zy), aligner.adapter_x_, aligner.adapter_y_)
+    aligner._references((Zx, Zy), aligner.adapter_x_, aligner.adapter_y_)
     print(
-        "  of which the hubness correction's references: about "
+        "  of which the anchors and the hubness correction's references: about "
         f"{time.perf_counter() - start:.1f} s"
     )
     # and one transform of the 5,000 training rows, for scale

@@ -718,18 +718,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                     as_device_tensor(yv, device),
                     groups[val_idx],
                     joined=joined,
-                    anchors=None
-                    if self.anchor_weight_ == 0
-                    else (
-                        lambda ax, ay: self._fit_anchors(reference_rows, ax, ay),
-                        self.anchor_weight_,
-                    ),
-                    csls=None
-                    if self.csls_neighbors_ == 0
-                    else (
-                        lambda ax, ay: self._csls_references(reference_rows, ax, ay),
-                        self.csls_neighbors_,
-                    ),
+                    references=None
+                    if reference_rows is None
+                    else lambda ax, ay: self._references(reference_rows, ax, ay),
+                    anchor_weight=self.anchor_weight_,
+                    csls_neighbors=self.csls_neighbors_,
                 )
             batches = self._batches(
                 X, y, groups, train_idx, device, storage, plan, seed
@@ -877,34 +870,33 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         return _host_array(take(X, rows)), _host_array(take(y, rows))
 
     def _fit_references(self, rows):
-        """The parts fitted on the fitted adapters' embeddings of the
-        reference rows: the anchors and the hubness correction's references
-        (each when its weight or k is above 0)."""
-        if self.anchor_weight_ > 0:
-            self.anchors_ = self._fit_anchors(rows, self.adapter_x_, self.adapter_y_)
-        if self.csls_neighbors_ > 0:
-            self.csls_reference_x_, self.csls_reference_y_ = self._csls_references(
-                rows, self.adapter_x_, self.adapter_y_
-            )
-
-    def _csls_references(self, rows, adapter_x, adapter_y):
-        """The hubness correction's reference embeddings of ``rows``: their
-        joined embeddings without the anchor columns (see
-        :meth:`_csls_space`)."""
-        training = adapter_x.training, adapter_y.training
-        references = (
-            self._csls_space(self._embed(adapter_x, rows[0]), rows[0], "transform"),
-            self._csls_space(self._embed(adapter_y, rows[1]), rows[1], "transform_y"),
+        """Set the anchors and the hubness correction's references from the
+        fitted adapters (each when its weight or k is above 0)."""
+        if rows is None:
+            return
+        self.anchors_, references = self._references(
+            rows, self.adapter_x_, self.adapter_y_
         )
-        adapter_x.train(training[0]), adapter_y.train(training[1])
-        return references
+        if references is not None:
+            self.csls_reference_x_, self.csls_reference_y_ = references
 
-    def _fit_anchors(self, rows, adapter_x, adapter_y):
-        """ASIF whose anchors are the adapters' embeddings of ``rows``."""
+    def _references(self, rows, adapter_x, adapter_y):
+        """What the adapters' embeddings of the reference ``rows`` give,
+        each side embedded once: the ASIF aligner whose anchors they are
+        (None when ``anchor_weight_`` is 0), and the hubness correction's
+        references, their joined embeddings without the anchor columns (see
+        :meth:`_csls_space`; None when ``csls_neighbors_`` is 0)."""
         training = adapter_x.training, adapter_y.training
         Tx, Ty = self._embed(adapter_x, rows[0]), self._embed(adapter_y, rows[1])
         adapter_x.train(training[0]), adapter_y.train(training[1])
-        return ASIFAligner().fit(Tx, Ty)
+        anchors = ASIFAligner().fit(Tx, Ty) if self.anchor_weight_ > 0 else None
+        references = None
+        if self.csls_neighbors_ > 0:
+            references = (
+                self._csls_space(Tx, rows[0], "transform"),
+                self._csls_space(Ty, rows[1], "transform_y"),
+            )
+        return anchors, references
 
     def _check_one_sided(self, n_features_y):
         """Parameters that contradict ``fixed_y=True`` (y's space is the

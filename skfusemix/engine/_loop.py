@@ -547,30 +547,41 @@ class Validation:
         Fixed embeddings of the same rows (tensors on the training device,
         unit rows) joined to the adapters' ones at ``weight``, as the
         estimator's ``cca_weight`` joins its CCA.
-    anchors : tuple of (fit_anchors, weight), default=None
-        Anchor embeddings joined at ``weight``, as the estimator's
-        ``anchor_weight`` joins them: ``fit_anchors(adapter_x, adapter_y)``
-        returns an aligner (ASIF on the adapters' current embeddings of the
-        anchor pairs) whose ``transform`` and ``transform_y`` map the
-        adapters' unit embeddings (NumPy) to the anchor ones.  Refitted at
-        every score, on the host.
-    csls : tuple of (references, k), default=None
-        The hubness correction folded in, as the estimator's
-        ``csls_neighbors`` folds it: ``references(adapter_x, adapter_y)``
-        returns the reference embeddings (NumPy) of both modalities in the
-        space of the adapters' and the ``joined`` embeddings.  Recomputed at
-        every score.
+    references : callable, default=None
+        ``references(adapter_x, adapter_y)`` returns what the adapters'
+        current embeddings of the reference pairs give, as the estimator
+        builds them: ``(anchors, csls)``, an aligner (ASIF) whose
+        ``transform`` and ``transform_y`` map the adapters' unit embeddings
+        (NumPy) to the anchor ones, or None; and the hubness correction's
+        reference embeddings of both modalities (NumPy, in the space of the
+        adapters' and the ``joined`` embeddings), or None.  Called at every
+        score, on the host.
+    anchor_weight : float, default=0.0
+        Weight of the anchor embeddings in the join, as the estimator's
+        ``anchor_weight``.
+    csls_neighbors : int, default=0
+        Neighbours of the hubness correction folded in, as the estimator's
+        ``csls_neighbors`` (0: none).
     """
 
-    def __init__(self, Zx, Zy, groups, joined=None, anchors=None, csls=None):
+    def __init__(
+        self,
+        Zx,
+        Zy,
+        groups,
+        joined=None,
+        references=None,
+        anchor_weight=0.0,
+        csls_neighbors=0,
+    ):
         codes, first = _item_codes(None, groups)
         first = torch.as_tensor(first, device=Zx.device)
         self.Zx_items = Zx[first]
         self.Zy = Zy
         self.codes = torch.as_tensor(codes, device=Zx.device)
         self.joined = None
-        self.anchors = anchors
-        self.csls = csls
+        self.references = references
+        self.csls_neighbors = csls_neighbors
         # the adapters' weight first, then each joined part's, as in the
         # estimator's transform
         self.weights = [1.0]
@@ -578,8 +589,8 @@ class Validation:
             Cx, Cy, weight = joined
             self.joined = (Cx[first], Cy)
             self.weights.append(weight)
-        if anchors is not None:
-            self.weights.append(anchors[1])
+        if anchor_weight > 0:
+            self.weights.append(anchor_weight)
         self.weights[0] = 1 - sum(self.weights[1:])
 
     @torch.no_grad()
@@ -592,8 +603,10 @@ class Validation:
         parts_x, parts_y = [sx], [sy]
         if self.joined is not None:
             parts_x.append(self.joined[0]), parts_y.append(self.joined[1])
-        if self.anchors is not None:
-            anchors = self.anchors[0](adapter_x, adapter_y)
+        anchors = csls = None
+        if self.references is not None:
+            anchors, csls = self.references(adapter_x, adapter_y)
+        if anchors is not None:
             for parts, s, method in (
                 (parts_x, sx, "transform"),
                 (parts_y, sy, "transform_y"),
@@ -602,13 +615,13 @@ class Validation:
                 parts.append(torch.as_tensor(a, dtype=s.dtype, device=s.device))
         Jx = join_weighted(parts_x, self.weights)
         Jy = join_weighted(parts_y, self.weights)
-        if self.csls is not None:
-            Jx, Jy = self._fold_csls(parts_x, parts_y, Jx, Jy, adapter_x, adapter_y)
+        if csls is not None:
+            Jx, Jy = self._fold_csls(parts_x, parts_y, Jx, Jy, csls)
         return mean_recall_at_1(Jx, Jy, self.codes)
 
-    def _fold_csls(self, parts_x, parts_y, Jx, Jy, adapter_x, adapter_y):
-        references, k = self.csls
-        reference_x, reference_y = references(adapter_x, adapter_y)
+    def _fold_csls(self, parts_x, parts_y, Jx, Jy, references):
+        reference_x, reference_y = references
+        k = self.csls_neighbors
         n = 2 if self.joined is not None else 1  # the adapters' and CCA's space
         folded = []
         for parts, J, reference, side in (
