@@ -21,6 +21,9 @@ import torch
 #: Query rows per block product in :func:`neighbour_similarity`.
 _CHUNK = 2048
 
+#: Columns that :func:`fold_csls` adds to each embedding.
+CSLS_COLUMNS = 4
+
 
 def neighbour_similarity(Q, bank, k, device=None):
     """Mean of the ``k`` largest dot products of each row of ``Q`` with the

@@ -27,7 +27,7 @@ from ._data import (
     row_groups,
     take,
 )
-from ._hubness import fold_csls, neighbour_similarity
+from ._hubness import CSLS_COLUMNS, fold_csls, neighbour_similarity
 from ._logging import logger, verbose_logger
 from ._persistence import load_aligner, save_aligner
 from ._recipe import (
@@ -1291,7 +1291,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 )
                 if part is not None
             )
-            + (4 if getattr(self, "csls_neighbors_", 0) else 0)
+            + (CSLS_COLUMNS if getattr(self, "csls_neighbors_", 0) else 0)
         )
 
     def transform(self, X):
