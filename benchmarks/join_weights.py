@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from defaults_vs_baselines import DATA, MORE_DATA, load, stage_split  # noqa: E402
+from defaults_vs_baselines import DATA, data_name, load, stage_split  # noqa: E402
 
 from skfusemix import ASIFAligner, CCAAligner, FuseMixAligner  # noqa: E402
 from skfusemix._data import join_weighted, row_groups  # noqa: E402
@@ -220,7 +220,7 @@ def report(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA + MORE_DATA)
+    parser.add_argument("--data", nargs="+", default=DATA, type=data_name)
     parser.add_argument("--stage", choices=["validate", "test"], default="validate")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument(
