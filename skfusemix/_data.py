@@ -7,7 +7,8 @@ and how they are read and checked.
 * :class:`RowReader`, :func:`scan` and :func:`gather`: bounded-memory reads
   of row ranges, ``pread`` from a memmap's file where possible.
 * :func:`row_groups`: which rows are one item (identical rows), for the
-  metrics, early stopping and multi-positive training.
+  metrics; :func:`pair_groups`: which pairs are one item (identical rows
+  of either side), for early stopping and multi-positive training.
 * :func:`as_device_tensor` and :func:`take`: one copy of latents on a device.
 """
 
@@ -412,6 +413,40 @@ def row_groups(X, chunk_rows=None):
         else:
             keys.append(f"o:{id(value)}")
     return np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)
+
+
+def pair_groups(X, y):
+    """Item codes ``0..n_items-1`` of the pairs ``(X[i], y[i])``: pairs that
+    share an ``X`` row (an image and each of its captions) or a ``y`` row
+    (a sentence and each of its recordings) are one item, and so, by
+    transitivity, are all pairs linked through such rows.
+
+    When no ``y`` row repeats, these are the codes of :func:`row_groups` of
+    ``X`` exactly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusemix._data import pair_groups
+    >>> X = np.array([[0.0], [0.0], [1.0], [2.0]])  # rows 0, 1: one image
+    >>> y = np.array([[5.0], [6.0], [7.0], [7.0]])  # rows 2, 3: one caption
+    >>> pair_groups(X, y)
+    array([0, 0, 1, 1])
+    """
+    gx, gy = row_groups(X), row_groups(y)
+    n_x, n_y = int(gx.max()) + 1, int(gy.max()) + 1
+    if n_y == len(gy):
+        return gx
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    # a bipartite graph of the distinct X rows and the distinct y rows, one
+    # edge per pair: its components are the items
+    edges = coo_matrix(
+        (np.ones(len(gx), dtype=np.int8), (gx, n_x + gy)), shape=(n_x + n_y,) * 2
+    )
+    _, labels = connected_components(edges, directed=False)
+    return np.unique(labels[gx], return_inverse=True)[1].reshape(-1)
 
 
 def join_weighted(parts, weights, dtype=None):

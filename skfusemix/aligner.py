@@ -23,6 +23,7 @@ from ._data import (
     check_tensor,
     dtype_bytes,
     join_weighted,
+    pair_groups,
     resolve_device,
     row_groups,
     take,
@@ -174,8 +175,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         starting afresh; the architecture parameters must match.  The
         history and ``t_`` continue from the previous fit.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the items (identical ``X`` rows
-        stay together), score them (mean recall@1 both ways, as
+        Hold out ``validation_fraction`` of the items (the pairs of one
+        group, see ``fit``, stay together), score them (mean recall@1 both ways, as
         :meth:`score`) after every epoch, stop after ``n_iter_no_change``
         epochs without an improvement of ``tol`` and keep the best weights.
     validation_fraction : float, default=0.1
@@ -631,9 +632,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             A 1-D ``y`` is one feature, as in :mod:`sklearn.cross_decomposition`.
             Not modified.
         groups : array-like of shape (n_samples,), default=None
-            Item of each pair (e.g. the image of each caption).  Pairs of one
-            group stay on one side of the early-stopping split.  By default
-            identical rows of ``X`` are one item, as in the metrics.  Reaches
+            Item of each pair (e.g. the image of each caption): pairs of one
+            group are positives of each other in the contrastive loss, never
+            negatives, and stay on one side of the early-stopping split.  By
+            default pairs that share an ``X`` row (an image and each of its
+            captions) or a ``y`` row (a sentence and each of its recordings)
+            are one item.  Reaches
             ``fit`` through :class:`~sklearn.model_selection.GridSearchCV`
             with scikit-learn's metadata routing
             (``FuseMixAligner().set_fit_request(groups=True)``).
@@ -660,7 +664,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             device = group.device(device)
         warm = self.warm_start and hasattr(self, "adapter_x_")
         X, y = self._check_pairs(X, y, warm)
-        groups = self._check_groups(groups, X)
+        x_items = groups is None  # the validation's items: identical X rows
+        groups = self._check_groups(groups, X, y)
         stats = (
             check_input_scale(X, "X", warn=not self.standardize),
             # a fixed y space is the target as it is: its scale is not advice
@@ -716,7 +721,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                 validation = Validation(
                     as_device_tensor(Xv, device),
                     as_device_tensor(yv, device),
-                    groups[val_idx],
+                    # scored as score() counts items
+                    row_groups(Xv) if x_items else groups[val_idx],
                     joined=joined,
                     references=None
                     if reference_rows is None
@@ -796,11 +802,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             )
         return X, y
 
-    def _check_groups(self, groups, X):
+    def _check_groups(self, groups, X, y):
         """Item codes ``0..n_items-1`` of the pairs: ``groups`` when given,
-        else identical rows of ``X``."""
+        else pairs that share an ``X`` row or a ``y`` row (``pair_groups``)."""
         if groups is None:
-            return row_groups(X)
+            return pair_groups(X, y)
         groups = np.asarray(groups)
         if groups.ndim != 1 or groups.shape[0] != X.shape[0]:
             raise ValueError(

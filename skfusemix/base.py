@@ -46,7 +46,10 @@ class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
         Identical rows of ``X`` (the same image once per caption) count as one
         item, and a query is a hit when any correct partner is ranked first,
-        as in :func:`skfusemix.metrics.retrieval_report`.
+        as in :func:`skfusemix.metrics.retrieval_report`.  Repeated rows of
+        ``y`` are not merged (a tie with another item's copy counts against
+        the query): when ``y`` is the repeated side (one sentence, several
+        recordings), score with the two modalities swapped.
 
         Parameters
         ----------

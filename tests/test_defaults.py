@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from skfusemix import FuseMixAligner
+from skfusemix._data import pair_groups
 from skfusemix._recipe import PAPER_PARAMS, SMALL_DATA_LIMIT, auto_params
 
 FEW = dict(max_epochs=3, random_state=0)
@@ -180,8 +181,35 @@ def test_groups_make_captions_of_one_item_positives(monkeypatch):
     assert all(bool(p.diagonal().all()) for p in seen)
     assert any(int(p.sum()) > p.shape[0] for p in seen)  # off-diagonal positives
     seen.clear()
+    # the other way round: one sentence, three recordings (y repeats)
+    FuseMixAligner(alpha=0.0, batch_size=30, **FEW).fit(Zy[:120], Zx)
+    assert seen and all(p is not None for p in seen)
+    assert any(int(p.sum()) > p.shape[0] for p in seen)
+    seen.clear()
     FuseMixAligner(alpha=0.0, batch_size=30, **FEW).fit(*make_pairs(n=120))
     assert seen and all(p is None for p in seen)  # one caption each: plain InfoNCE
+
+
+def test_default_groups_are_the_items_linked_by_either_side():
+    """Without groups, pairs that share an X row or a y row are one item: the
+    fit equals one given those groups explicitly, whichever side repeats."""
+    Zx, Zy = make_pairs(n=120)
+    X = np.repeat(Zx[:40], 3, axis=0)
+    y = Zy[:120].copy()
+    y[1::3] = y[2::3]  # two captions of each image are the same text...
+    y[3] = y[0]  # ...and images 0 and 1 share a caption: one item
+    items = np.repeat(np.arange(40), 3)
+    items[3:6] = 0
+    codes = pair_groups(X, y)
+    # the same partition: as many distinct (code, item) pairs as items
+    assert len(np.unique(codes)) == len(np.unique(np.c_[codes, items], axis=0)) == 39
+    for a, b in ((X, y), (y, X)):
+        default = FuseMixAligner(**FEW).fit(a, b)
+        explicit = FuseMixAligner(**FEW).fit(a, b, groups=items)
+        np.testing.assert_array_equal(default.transform(a), explicit.transform(a))
+        np.testing.assert_array_equal(
+            default.history_["loss"], explicit.history_["loss"]
+        )
 
 
 @pytest.mark.parametrize(
