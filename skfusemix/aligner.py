@@ -25,7 +25,6 @@ from ._data import (
     join_weighted,
     pair_groups,
     resolve_device,
-    row_groups,
     take,
 )
 from ._hubness import CSLS_COLUMNS, fold_csls, neighbour_similarity
@@ -49,6 +48,7 @@ from .engine._plan import FitPlan, _human, plan_fit_memory, rows_per_step
 from .engine.losses import SigmoidLoss, StructureRegularizer, SymmetricInfoNCE
 from .engine.nn import Adapter, FixedSpace, Standardize
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
+from .metrics import scored_items
 
 __all__ = ["FuseMixAligner"]
 
@@ -718,17 +718,21 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
                         ),
                         self.cca_weight_,
                     )
+                # scored as score() counts items
+                val_groups, swapped = (
+                    scored_items(Xv, yv) if x_items else (groups[val_idx], False)
+                )
                 validation = Validation(
                     as_device_tensor(Xv, device),
                     as_device_tensor(yv, device),
-                    # scored as score() counts items
-                    row_groups(Xv) if x_items else groups[val_idx],
+                    val_groups,
                     joined=joined,
                     references=None
                     if reference_rows is None
                     else lambda ax, ay: self._references(reference_rows, ax, ay),
                     anchor_weight=self.anchor_weight_,
                     csls_neighbors=self.csls_neighbors_,
+                    swapped=swapped,
                 )
             batches = self._batches(
                 X, y, groups, train_idx, device, storage, plan, seed

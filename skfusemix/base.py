@@ -2,8 +2,7 @@
 
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
-from ._data import row_groups
-from .metrics import _mean_r1, retrieval_report
+from .metrics import _mean_r1, paired_report
 
 __all__ = ["AlignerMixin"]
 
@@ -46,10 +45,9 @@ class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
         Identical rows of ``X`` (the same image once per caption) count as one
         item, and a query is a hit when any correct partner is ranked first,
-        as in :func:`skfusemix.metrics.retrieval_report`.  Repeated rows of
-        ``y`` are not merged (a tie with another item's copy counts against
-        the query): when ``y`` is the repeated side (one sentence, several
-        recordings), score with the two modalities swapped.
+        as in :func:`skfusemix.metrics.retrieval_report`.  When no row of
+        ``X`` repeats but rows of ``y`` do (one sentence, several
+        recordings), identical rows of ``y`` are the items instead.
 
         Parameters
         ----------
@@ -63,9 +61,7 @@ class AlignerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         score : float
             ``(x2y_R@1 + y2x_R@1) / 2``, in [0, 1]; higher is better.
         """
-        report = retrieval_report(
-            self.transform(X), self.transform_y(y), groups=row_groups(X), ks=(1,)
-        )
+        report = paired_report(self.transform(X), self.transform_y(y), X, y, (1,))
         return _mean_r1(report)
 
     def save(self, path):

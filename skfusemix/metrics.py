@@ -418,12 +418,99 @@ def _mean_r1(report):
     return 0.5 * (report["x2y_R@1"] + report["y2x_R@1"])
 
 
+def scored_items(X, y):
+    """The items of a paired evaluation of ``X`` and ``y``.
+
+    Identical rows of ``X`` are one item (the same image once per caption).
+    When no row of ``X`` repeats but some row of ``y`` does (one sentence,
+    several recordings), identical rows of ``y`` are the items instead, and
+    the evaluation runs with the two modalities swapped: counted by ``X``
+    rows, each copy of a sentence would tie with the others.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Modality x (latents, embeddings or raw items).
+    y : array-like of shape (n_samples, n_features_y)
+        The paired modality y.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_samples,)
+        Item code of each pair.
+    swapped : bool
+        True when ``groups`` are items of ``y`` rows.
+
+    See Also
+    --------
+    paired_report : The report counted with these items.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusemix.metrics import scored_items
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> y = np.array([[5.0], [5.0], [6.0]])  # one sentence, two recordings
+    >>> scored_items(X, y)
+    (array([0, 0, 1]), True)
+    """
+    groups = row_groups(X)
+    if int(groups.max()) + 1 == len(groups):
+        groups_y = row_groups(y)
+        if int(groups_y.max()) + 1 < len(groups_y):
+            return groups_y, True
+    return groups, False
+
+
+def paired_report(Sx, Sy, X, y, ks=(1, 5, 10)):
+    """:func:`retrieval_report` of the embeddings of the pairs ``(X, y)``,
+    its items as :func:`scored_items` finds them.
+
+    With the modalities swapped the directions are swapped back: ``x2y``
+    is always x queries against y.  This is what ``score`` of every aligner
+    and :func:`make_retrieval_scorer` compute.
+
+    Parameters
+    ----------
+    Sx, Sy : array-like of shape (n_samples, n_components)
+        Embeddings of ``X`` and ``y``, row by row.
+    X, y : array-like of shape (n_samples, ...)
+        The inputs they embed (only their repeated rows are used).
+    ks : tuple of int, default=(1, 5, 10)
+        The recall cut-offs.
+
+    Returns
+    -------
+    report : dict
+        As :func:`retrieval_report`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfusemix.metrics import paired_report
+    >>> Sy = np.repeat(np.eye(2), 2, axis=0)  # two sentences, two recordings each
+    >>> Sx = Sy + [[0.1, 0], [0, 0.1], [0.1, 0], [0, 0.1]]
+    >>> report = paired_report(Sx, Sy, Sx, Sy, ks=(1,))
+    >>> report["x2y_R@1"], report["y2x_R@1"]
+    (1.0, 1.0)
+    """
+    groups, swapped = scored_items(X, y)
+    if not swapped:
+        return retrieval_report(Sx, Sy, groups=groups, ks=ks)
+    report = retrieval_report(Sy, Sx, groups=groups, ks=ks)
+    back = {"x2y": "y2x", "y2x": "x2y"}
+    return {
+        back.get(key[:3], key[:3]) + key[3:]: value for key, value in report.items()
+    }
+
+
 def make_retrieval_scorer(metric="rsum", *, ks=(1, 5, 10)):
     """Build a scorer for :class:`~sklearn.model_selection.GridSearchCV`.
 
     The scorer embeds ``X`` with ``estimator.transform`` and ``y`` with
-    ``estimator.transform_y``, treats identical rows of ``X`` as one item and
-    returns one value of :func:`retrieval_report`.  Median ranks are negated
+    ``estimator.transform_y``, treats identical rows of ``X`` as one item
+    (identical rows of ``y`` when only ``y`` repeats) and returns one value
+    of :func:`retrieval_report`.  Median ranks are negated
     so that greater is always better, as scikit-learn expects.
 
     Parameters
@@ -456,11 +543,8 @@ def make_retrieval_scorer(metric="rsum", *, ks=(1, 5, 10)):
     report_ks = ks if metric != "mean_R@1" else tuple(sorted(set(ks) | {1}))
 
     def scorer(estimator, X, y):
-        report = retrieval_report(
-            estimator.transform(X),
-            estimator.transform_y(y),
-            groups=row_groups(X),
-            ks=report_ks,
+        report = paired_report(
+            estimator.transform(X), estimator.transform_y(y), X, y, report_ks
         )
         if metric == "mean_R@1":
             return _mean_r1(report)

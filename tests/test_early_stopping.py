@@ -7,8 +7,9 @@ from helpers import make_pairs
 from sklearn.utils import check_random_state
 
 from skfusemix import FuseMixAligner, retrieval_report
-from skfusemix._data import row_groups
+from skfusemix._data import pair_groups, row_groups
 from skfusemix.engine._loop import mean_recall_at_1
+from skfusemix.metrics import scored_items
 
 KW = dict(
     n_components=8, n_layers=1, expansion=2, dropout=0.1, batch_size=32, random_state=0
@@ -40,6 +41,23 @@ def test_stops_early_and_restores_the_best_weights():
     assert aligner.score(Zx[val], Zy[val]) == pytest.approx(
         aligner.best_validation_score_, abs=1e-6
     )
+
+
+def test_with_repeated_y_rows_the_validation_score_is_score():
+    """Several recordings of one sentence (y repeats): the early-stopping
+    score counts the sentences as items, as score() does, and the split
+    keeps a sentence's recordings together."""
+    Zy, Zx = _captions()
+    aligner = FuseMixAligner(
+        **KW, max_epochs=3, early_stopping=True, validation_fraction=0.25
+    ).fit(Zx, Zy)
+    seed = int(check_random_state(0).randint(np.iinfo(np.int32).max))
+    train, val = aligner._validation_split(pair_groups(Zx, Zy), seed)
+    assert not {Zy[i].tobytes() for i in train} & {Zy[i].tobytes() for i in val}
+    assert aligner.score(Zx[val], Zy[val]) == pytest.approx(
+        aligner.best_validation_score_, abs=1e-6
+    )
+    assert scored_items(Zx[val], Zy[val])[1]  # the swapped count was the one used
 
 
 def test_validation_split_keeps_an_items_captions_together():

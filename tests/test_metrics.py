@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from skfusemix.metrics import make_retrieval_scorer, retrieval_ranks, retrieval_report
+from skfusemix.metrics import (
+    make_retrieval_scorer,
+    paired_report,
+    retrieval_ranks,
+    retrieval_report,
+    scored_items,
+)
 
 
 def _brute_force(Sx, Sy, item_of_row, ks=(1, 5, 10)):
@@ -89,6 +95,27 @@ def test_one_to_one_pairs_and_string_groups():
     assert report["rsum"] == 6.0 and report["x2y_medr"] == 1.0
     groups = np.array([f"g{i}" for i in range(20)])
     assert retrieval_report(S, S, groups=groups) == report
+
+
+def test_repeated_y_rows_are_the_items_when_x_does_not_repeat():
+    """One sentence, several recordings: x rows distinct, y rows repeated.
+    Counted by x rows, each copy of a sentence would tie with the others
+    (pessimistic ties: x->y R@1 = 0); the paired report makes the repeated
+    side the items and keeps x2y = x queries against y."""
+    Sy = np.repeat(np.eye(4), 3, axis=0)  # 4 sentences, 3 recordings each
+    Sx = Sy + 0.01 * np.random.RandomState(0).normal(size=Sy.shape)
+    assert retrieval_report(Sx, Sy, ks=(1,))["x2y_R@1"] == 0.0
+    groups, swapped = scored_items(Sx, Sy)
+    assert swapped and len(np.unique(groups)) == 4
+    report = paired_report(Sx, Sy, Sx, Sy, ks=(1,))
+    assert report["x2y_R@1"] == report["y2x_R@1"] == 1.0
+    # directions swapped back: x queries (12 recordings) against y
+    Sx[0] = -Sx[0]  # one recording now retrieves a wrong sentence
+    report = paired_report(Sx, Sy, Sx, Sy, ks=(1,))
+    assert report["x2y_R@1"] == pytest.approx(11 / 12)
+    assert report["n_pairs"] == 12 and report["n_items"] == 4
+    # repeated x rows (captions of one image) keep the x items, unswapped
+    assert scored_items(Sy, Sy)[1] is False
 
 
 def test_collapsed_embeddings_get_no_credit():

@@ -542,7 +542,8 @@ class Validation:
     Zx, Zy : torch.Tensor of shape (n_val, d_x) and (n_val, d_y)
         Validation latents on the training device.
     groups : ndarray of shape (n_val,)
-        Item code of each row.
+        Item code of each row: of the x rows, or with ``swapped`` of the y
+        rows.
     joined : tuple of (Cx, Cy, weight), default=None
         Fixed embeddings of the same rows (tensors on the training device,
         unit rows) joined to the adapters' ones at ``weight``, as the
@@ -562,6 +563,10 @@ class Validation:
     csls_neighbors : int, default=0
         Neighbours of the hubness correction folded in, as the estimator's
         ``csls_neighbors`` (0: none).
+    swapped : bool, default=False
+        ``groups`` are items of the y rows (no x row repeats, some y row
+        does): scored with the modalities swapped, as
+        :func:`skfusemix.metrics.paired_report` does.
     """
 
     def __init__(
@@ -573,11 +578,13 @@ class Validation:
         references=None,
         anchor_weight=0.0,
         csls_neighbors=0,
+        swapped=False,
     ):
         codes, first = _item_codes(None, groups)
         first = torch.as_tensor(first, device=Zx.device)
-        self.Zx_items = Zx[first]
-        self.Zy = Zy
+        # one row per item on the side that repeats, every row on the other
+        self.swapped = swapped
+        self.Zx, self.Zy = (Zx, Zy[first]) if swapped else (Zx[first], Zy)
         self.codes = torch.as_tensor(codes, device=Zx.device)
         self.joined = None
         self.references = references
@@ -587,7 +594,7 @@ class Validation:
         self.weights = [1.0]
         if joined is not None:
             Cx, Cy, weight = joined
-            self.joined = (Cx[first], Cy)
+            self.joined = (Cx, Cy[first]) if swapped else (Cx[first], Cy)
             self.weights.append(weight)
         if anchor_weight > 0:
             self.weights.append(anchor_weight)
@@ -597,7 +604,7 @@ class Validation:
     def score(self, adapter_x, adapter_y):
         training = adapter_x.training
         adapter_x.eval(), adapter_y.eval()
-        sx = _embed_chunks(adapter_x, self.Zx_items)
+        sx = _embed_chunks(adapter_x, self.Zx)
         sy = _embed_chunks(adapter_y, self.Zy)
         adapter_x.train(training), adapter_y.train(training)
         parts_x, parts_y = [sx], [sy]
@@ -617,6 +624,8 @@ class Validation:
         Jy = join_weighted(parts_y, self.weights)
         if csls is not None:
             Jx, Jy = self._fold_csls(parts_x, parts_y, Jx, Jy, csls)
+        if self.swapped:  # the mean of both directions: the same either way
+            return mean_recall_at_1(Jy, Jx, self.codes)
         return mean_recall_at_1(Jx, Jy, self.codes)
 
     def _fold_csls(self, parts_x, parts_y, Jx, Jy, references):
