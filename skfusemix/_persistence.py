@@ -55,7 +55,10 @@ FORMAT = "skfusemix.FuseMixAligner"
 #: ``anchors`` folder; older files load without them).
 #: 5: the hubness correction (``csls_neighbors``, its reference embeddings
 #: in ``csls.safetensors``; older files load without it).
-FORMAT_VERSION = 5
+#: 6: the anchors measured in the adapters' and CCA's joined space (before,
+#: in the adapters' space alone; older files whose anchors sit beside a CCA
+#: cannot be read, those without a CCA mean the same and load).
+FORMAT_VERSION = 6
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: Sub-folder of a saved FuseMixAligner with its joined CCAAligner.
@@ -222,23 +225,34 @@ def _modules(estimator):
     }
 
 
-def _load_joined(path, fitted, config_path):
+def _load_joined(path, fitted, config_path, version):
     """The aligners saved beside the adapters and joined to their
     embeddings: ``(cca_, anchors_)``, each None when its weight is 0, and
     checked to take the inputs the aligner gives them (the CCA: the latents;
-    the anchors: the adapters' embeddings)."""
+    the anchors: the adapters' and the CCA's joined embeddings)."""
     from .baselines import ASIFAligner, CCAAligner
 
-    n_in = fitted["n_features_in_"], fitted["n_features_y_in_"]
-    n_out = fitted["n_components_"], fitted["n_components_"]
+    if version <= 5 and fitted["anchor_weight_"] > 0 and fitted["cca_weight_"] > 0:
+        raise ValueError(
+            f"{config_path!r} was written by an earlier skfusemix (format version "
+            f"{version}) whose anchors were measured in the adapters' space alone; "
+            "this version measures them beside the CCA. Fit the model again."
+        )
     joined = []
-    for weight, cls, folder, widths, what in (
-        ("cca_weight_", CCAAligner, CCA_FOLDER, n_in, "the adapters' inputs"),
-        ("anchor_weight_", ASIFAligner, ANCHORS_FOLDER, n_out, "the adapters' outputs"),
+    for weight, cls, folder, what in (
+        ("cca_weight_", CCAAligner, CCA_FOLDER, "the adapters' inputs"),
+        ("anchor_weight_", ASIFAligner, ANCHORS_FOLDER, "the joined embeddings"),
     ):
         if fitted[weight] == 0:
             joined.append(None)
             continue
+        if cls is CCAAligner:
+            widths = fitted["n_features_in_"], fitted["n_features_y_in_"]
+        else:
+            width = fitted["n_components_"] + (
+                joined[0]._n_features_out if joined[0] is not None else 0
+            )
+            widths = width, width
         part = cls.load(os.path.join(path, folder))
         if (part.n_features_in_, part.n_features_y_in_) != tuple(widths):
             raise ValueError(
@@ -499,7 +513,9 @@ def load_aligner(cls, path, *, device=None, expected_encoders=None, **params):
     for name, value in fitted.items():
         setattr(estimator, name, value)
     estimator.device_ = target
-    estimator.cca_, estimator.anchors_ = _load_joined(path, fitted, config_path)
+    estimator.cca_, estimator.anchors_ = _load_joined(
+        path, fitted, config_path, version
+    )
     estimator.csls_reference_x_, estimator.csls_reference_y_ = _load_csls(
         path, config, fitted, estimator.cca_, config_path
     )

@@ -257,11 +257,12 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         published).  "auto": 0.3 up to 50,000 pairs, 0 above, and always 0
         with ``fixed_y`` (which must return y's own space).
     anchor_weight : float in [0, 1) or "auto", default="auto"
-        Join also the adapters' embeddings described by their similarities to
-        the training pairs: ASIF's relative representation (an
-        :class:`~skfusemix.ASIFAligner`, its defaults) computed in the shared
-        space, whose anchors are the adapters' own embeddings of the
-        training pairs (8,192 of them drawn at random when there are more).
+        Join also the embeddings described by their similarities to the
+        training pairs: ASIF's relative representation (an
+        :class:`~skfusemix.ASIFAligner`, its defaults) computed in the
+        adapters' and CCA's joined space (the output without anchor
+        columns), whose anchors are that space's embeddings of the training
+        pairs (8,192 of them drawn at random when there are more).
         A query and an item then also match when their nearest training
         pairs are the same.  With ``cca_weight``
         ``c`` and this weight ``a`` the output is ``[sqrt(1 - c - a) * S,
@@ -339,8 +340,8 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         Weight of the anchor similarity used (``anchor_weight`` resolved).
     anchors_ : ASIFAligner or None
         When ``anchor_weight_ > 0``: the ASIF aligner whose anchors are the
-        fitted adapters' embeddings of the training pairs (all of them, or
-        8,192 drawn at random); else None.
+        embeddings of the training pairs (all of them, or 8,192 drawn at
+        random) in the fitted adapters' and CCA's joined space; else None.
     csls_neighbors_ : int
         Neighbours of the hubness correction used (``csls_neighbors``
         resolved; 0: none).
@@ -891,21 +892,18 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             self.csls_reference_x_, self.csls_reference_y_ = references
 
     def _references(self, rows, adapter_x, adapter_y):
-        """What the adapters' embeddings of the reference ``rows`` give,
-        each side embedded once: the ASIF aligner whose anchors they are
-        (None when ``anchor_weight_`` is 0), and the hubness correction's
-        references, their joined embeddings without the anchor columns (see
-        :meth:`_csls_space`; None when ``csls_neighbors_`` is 0)."""
+        """What the reference ``rows`` give, each side embedded once by the
+        adapters and joined with the CCA's embeddings of them (without
+        anchor columns, see :meth:`_neighbour_space`): the ASIF aligner whose
+        anchors they are (None when ``anchor_weight_`` is 0) and the hubness
+        correction's references (None when ``csls_neighbors_`` is 0)."""
         training = adapter_x.training, adapter_y.training
         Tx, Ty = self._embed(adapter_x, rows[0]), self._embed(adapter_y, rows[1])
         adapter_x.train(training[0]), adapter_y.train(training[1])
-        anchors = ASIFAligner().fit(Tx, Ty) if self.anchor_weight_ > 0 else None
-        references = None
-        if self.csls_neighbors_ > 0:
-            references = (
-                self._csls_space(Tx, rows[0], "transform"),
-                self._csls_space(Ty, rows[1], "transform_y"),
-            )
+        Qx = self._neighbour_space(Tx, rows[0], "transform")
+        Qy = self._neighbour_space(Ty, rows[1], "transform_y")
+        anchors = ASIFAligner().fit(Qx, Qy) if self.anchor_weight_ > 0 else None
+        references = (Qx, Qy) if self.csls_neighbors_ > 0 else None
         return anchors, references
 
     def _check_one_sided(self, n_features_y):
@@ -1360,14 +1358,15 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
     def _join(self, S, Z, method):
         """``S`` joined with the CCA embeddings of the same rows and with the
         anchor embeddings of ``S``, weighted so that cosines add up as
-        ``(1 - c - a) * cos_S + c * cos_CCA + a * cos_anchors``; then the
+        ``(1 - c - a) * cos_S + c * cos_CCA + a * cos_anchors`` (the anchors
+        measured in the space of the first two); then the
         hubness correction folded in (``csls_neighbors_ > 0``)."""
         anchors = getattr(self, "anchors_", None)
-        Q = self._csls_space(S, Z, method)
+        Q = self._neighbour_space(S, Z, method)
         J = Q
         if anchors is not None:
             J = join_weighted(
-                [Q, getattr(anchors, method)(S)],
+                [Q, getattr(anchors, method)(Q)],
                 [1.0, self.anchor_weight_],
                 dtype=np.float32,
             )
@@ -1379,11 +1378,11 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         r = neighbour_similarity(Q, reference, k, self._inference_device())
         return fold_csls(J, r, "x" if x_side else "y")
 
-    def _csls_space(self, S, Z, method):
+    def _neighbour_space(self, S, Z, method):
         """The joined embeddings without their anchor columns: ``S`` and the
         CCA embeddings of ``Z``, weighted ``1 - c - a`` and ``c`` (rows of
-        norm ``sqrt(1 - a)``), where the hubness correction measures
-        neighbours."""
+        norm ``sqrt(1 - a)``), where the anchors and the hubness correction
+        measure similarities to the training pairs."""
         cca = getattr(self, "cca_", None)
         parts, weights = [S], [1 - self.cca_weight_ - self.anchor_weight_]
         if cca is not None:

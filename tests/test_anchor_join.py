@@ -1,6 +1,6 @@
 """The anchors joined to FuseMix's embeddings (``anchor_weight``): ASIF's
-relative representation in the shared space against the adapters' own
-embeddings of the training pairs.  Exact cosine blend, what "auto" resolves
+relative representation in the adapters' and CCA's joined space, against
+that space's embeddings of the training pairs.  Exact cosine blend, what "auto" resolves
 to, one-sided mode, early stopping, the cap on anchors, persistence."""
 
 import os
@@ -35,14 +35,19 @@ def test_cosines_are_the_weighted_sum_of_fusemix_cca_and_anchors(pairs, joined):
     ).fit(Zx, Zy)
     Sx, Sy = alone.transform(Zx), alone.transform_y(Zy)
     cca = CCAAligner(n_components=12).fit(Zx, Zy)
-    asif = ASIFAligner().fit(Sx, Sy)  # anchors: the adapters' training embeddings
+    Cx, Cy = cca.transform(Zx), cca.transform_y(Zy)
+    # the anchors: the training pairs in the adapters' and CCA's space, the
+    # two weighted as in the join (0.5 and 0.2, rows rescaled to unit norm)
+    Qx = np.hstack([np.sqrt(5 / 7) * Sx, np.sqrt(2 / 7) * Cx])
+    Qy = np.hstack([np.sqrt(5 / 7) * Sy, np.sqrt(2 / 7) * Cy])
+    asif = ASIFAligner().fit(Qx, Qy)
     Ex, Ey = joined.transform(Zx), joined.transform_y(Zy)
     assert Ex.shape == Ey.shape == (240, 16 + 12 + 240) and Ex.dtype == np.float32
     assert joined.anchors_.n_anchors_ == 240
     expected = (
         0.5 * (Sx @ Sy.T)
-        + 0.2 * (cca.transform(Zx) @ cca.transform_y(Zy).T)
-        + 0.3 * (asif.transform(Sx) @ asif.transform_y(Sy).T)
+        + 0.2 * (Cx @ Cy.T)
+        + 0.3 * (asif.transform(Qx) @ asif.transform_y(Qy).T)
     )
     np.testing.assert_allclose(Ex @ Ey.T, expected, atol=1e-5)
     assert len(joined.get_feature_names_out()) == 268
@@ -106,7 +111,8 @@ def test_anchors_come_from_the_training_rows_and_early_stopping_scores_the_join(
     seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
     train, val = aligner._validation_split(row_groups(Zx), seed)
     assert aligner.anchors_.n_anchors_ == len(train)
-    expected = aligner._embed(aligner.adapter_x_, Zx[train].astype(np.float32))
+    S = aligner._embed(aligner.adapter_x_, Zx[train].astype(np.float32))
+    expected = aligner._neighbour_space(S, Zx[train], "transform")
     np.testing.assert_allclose(
         aligner.anchors_.anchors_x_,
         ASIFAligner().fit(expected, expected).anchors_x_,

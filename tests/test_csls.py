@@ -213,7 +213,11 @@ def test_a_missing_file_or_entry_is_refused(corrected, tmp_path):
         FuseMixAligner.load(path)
 
 
-def test_files_from_before_the_correction_load_without_it(pairs, uncorrected, tmp_path):
+def test_files_from_before_the_correction_load_without_it(pairs, tmp_path):
+    # anchors without a CCA: the same in the adapters' space as beside it
+    uncorrected = FuseMixAligner(
+        **FAST, csls_neighbors=0, cca_weight=0, random_state=0
+    ).fit(*pairs[:2])
     path = uncorrected.save(tmp_path / "old")
 
     def older(config):  # as version 4 wrote it
@@ -226,3 +230,17 @@ def test_files_from_before_the_correction_load_without_it(pairs, uncorrected, tm
     np.testing.assert_array_equal(
         loaded.transform(pairs[2]), uncorrected.transform(pairs[2])
     )
+
+
+def test_files_whose_anchors_sat_beside_a_cca_in_the_adapters_space_are_refused(
+    uncorrected, tmp_path
+):
+    path = uncorrected.save(tmp_path / "old")
+    assert uncorrected.anchor_weight_ > 0 and uncorrected.cca_weight_ > 0
+
+    def older(config):  # version 5 measured the anchors in the adapters' space
+        config["format_version"] = 5
+
+    edit_config(path, older)
+    with pytest.raises(ValueError, match="anchors were measured in the adapters"):
+        FuseMixAligner.load(path)

@@ -552,11 +552,11 @@ class Validation:
         ``references(adapter_x, adapter_y)`` returns what the adapters'
         current embeddings of the reference pairs give, as the estimator
         builds them: ``(anchors, csls)``, an aligner (ASIF) whose
-        ``transform`` and ``transform_y`` map the adapters' unit embeddings
-        (NumPy) to the anchor ones, or None; and the hubness correction's
-        reference embeddings of both modalities (NumPy, in the space of the
-        adapters' and the ``joined`` embeddings), or None.  Called at every
-        score, on the host.
+        ``transform`` and ``transform_y`` map embeddings in the space of the
+        adapters' and the ``joined`` embeddings (weighted as in the join;
+        NumPy) to the anchor ones, or None; and the hubness correction's
+        reference embeddings of both modalities in that same space (NumPy),
+        or None.  Called at every score, on the host.
     anchor_weight : float, default=0.0
         Weight of the anchor embeddings in the join, as the estimator's
         ``anchor_weight``.
@@ -610,34 +610,37 @@ class Validation:
         parts_x, parts_y = [sx], [sy]
         if self.joined is not None:
             parts_x.append(self.joined[0]), parts_y.append(self.joined[1])
+        # the adapters' and CCA's space, where the anchors and the hubness
+        # correction measure similarities to the training pairs
+        n = len(parts_x)
+        Qx = join_weighted(parts_x, self.weights[:n])
+        Qy = join_weighted(parts_y, self.weights[:n])
         anchors = csls = None
         if self.references is not None:
             anchors, csls = self.references(adapter_x, adapter_y)
         if anchors is not None:
-            for parts, s, method in (
-                (parts_x, sx, "transform"),
-                (parts_y, sy, "transform_y"),
+            for parts, Q, method in (
+                (parts_x, Qx, "transform"),
+                (parts_y, Qy, "transform_y"),
             ):
-                a = getattr(anchors, method)(s.cpu().numpy())
-                parts.append(torch.as_tensor(a, dtype=s.dtype, device=s.device))
+                a = getattr(anchors, method)(Q.cpu().numpy())
+                parts.append(torch.as_tensor(a, dtype=Q.dtype, device=Q.device))
         Jx = join_weighted(parts_x, self.weights)
         Jy = join_weighted(parts_y, self.weights)
         if csls is not None:
-            Jx, Jy = self._fold_csls(parts_x, parts_y, Jx, Jy, csls)
+            Jx, Jy = self._fold_csls(Qx, Qy, Jx, Jy, csls)
         if self.swapped:  # the mean of both directions: the same either way
             return mean_recall_at_1(Jy, Jx, self.codes)
         return mean_recall_at_1(Jx, Jy, self.codes)
 
-    def _fold_csls(self, parts_x, parts_y, Jx, Jy, references):
+    def _fold_csls(self, Qx, Qy, Jx, Jy, references):
         reference_x, reference_y = references
         k = self.csls_neighbors
-        n = 2 if self.joined is not None else 1  # the adapters' and CCA's space
         folded = []
-        for parts, J, reference, side in (
-            (parts_x, Jx, reference_y, "x"),
-            (parts_y, Jy, reference_x, "y"),
+        for Q, J, reference, side in (
+            (Qx, Jx, reference_y, "x"),
+            (Qy, Jy, reference_x, "y"),
         ):
-            Q = join_weighted(parts[:n], self.weights[:n])
             r = neighbour_similarity(Q.cpu().numpy(), reference, k, J.device)
             out = fold_csls(J.cpu().numpy(), r, side)
             folded.append(torch.as_tensor(out, dtype=J.dtype, device=J.device))
