@@ -9,14 +9,17 @@ the training part, seed 100 + seed, as its ``--stage validate``).  One
 ``FuseMixAligner(cca_weight=0, anchor_weight=0, csls_neighbors=0)`` is
 fitted on the training
 pairs, one ``CCAAligner`` (as many components as the adapters' space) on
-the same pairs, and one ``ASIFAligner`` on the adapters' embeddings of all
-the training pairs (the anchors, as ``anchor_weight="auto"`` uses them).
+the same pairs, and for each weight pair one ``ASIFAligner`` on the
+joined embeddings of all the training pairs (the anchors, as
+``anchor_weight="auto"`` uses them).
 The adapters do not depend on either weight (neither join draws random
 numbers), so every pair of weights ``(c, a)`` is scored from the same fits:
 the joined embeddings ``[sqrt(1 - c - a) * S, sqrt(c) * C, sqrt(a) * A]``,
 mean recall@1 both ways.  A third value ``k`` (``c,a,k``) folds in the
 hubness correction with ``k`` neighbours as ``csls_neighbors=k`` does
 (references: the training pairs' ``[sqrt(1 - c - a) * S, sqrt(c) * C]``).
+The anchors are measured in that same space, as the library does
+(``--anchors-in adapters``: in the adapters' space alone, as before).
 
 ``--baseline-csls`` also scores ``CCAAligner()`` (the baseline, its
 defaults) without and with the same correction (k = 10, references: its
@@ -112,7 +115,9 @@ def corrected(J, Q, reference, k, side):
     return fold_csls(J, neighbour_similarity(Q, reference, k), side)
 
 
-def run(name, seeds, weights, stage, cache_dir, baseline_csls=False):
+def run(
+    name, seeds, weights, stage, cache_dir, baseline_csls=False, anchors_in="joined"
+):
     base, _, size = name.partition("@")
     Zx, Zy, groups = load(base)
     rows = []
@@ -129,14 +134,19 @@ def run(name, seeds, weights, stage, cache_dir, baseline_csls=False):
         )
         C = cca.transform(Zx[test]), cca.transform_y(Zy[test])
         Ct = cca.transform(Zx[train]), cca.transform_y(Zy[train])
-        anchors = ASIFAligner().fit(*T)
-        A = anchors.transform(S[0]), anchors.transform_y(S[1])
         item = row_groups(Zx[test])
         for c, a, k in weights:
             w = [1 - c - a, c, a]
-            # where the correction measures neighbours: no anchor columns
+            # where the anchors and the correction measure similarities to the
+            # training pairs: the adapters' and CCA's space, no anchor columns
             Q = [join_weighted([S[i], C[i]], w[:2]) for i in (0, 1)]
             R = [join_weighted([T[i], Ct[i]], w[:2]) for i in (0, 1)]
+            if anchors_in == "adapters":  # as before format 6
+                anchors = ASIFAligner().fit(*T)
+                A = anchors.transform(S[0]), anchors.transform_y(S[1])
+            else:
+                anchors = ASIFAligner().fit(*R)
+                A = anchors.transform(Q[0]), anchors.transform_y(Q[1])
             score = mean_r1(
                 corrected(join_weighted([S[0], C[0], A[0]], w), Q[0], R[1], k, "x"),
                 corrected(join_weighted([S[1], C[1], A[1]], w), Q[1], R[0], k, "y"),
@@ -149,6 +159,7 @@ def run(name, seeds, weights, stage, cache_dir, baseline_csls=False):
                     "cca_weight": c,
                     "anchor_weight": a,
                     "csls_neighbors": k,
+                    "anchors in": anchors_in,
                     "mean R@1": score,
                     "n_train": len(train),
                     "fit s": took,
@@ -234,6 +245,13 @@ def main(argv=None):
         action="store_true",
         help="also score CCAAligner() without and with the hubness correction",
     )
+    parser.add_argument(
+        "--anchors-in",
+        choices=["joined", "adapters"],
+        default="joined",
+        help="the space of the anchors: the adapters' and CCA's (as the library "
+        "since save format 6) or the adapters' alone (as before)",
+    )
     parser.add_argument("--cache", help="folder keeping the adapters' embeddings")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="write all rows to this file")
@@ -253,7 +271,15 @@ def main(argv=None):
         weights.append((float(c), float(a), int(k[0]) if k else 0))
     rows = []
     for name in args.data:
-        rows += run(name, seeds, weights, args.stage, args.cache, args.baseline_csls)
+        rows += run(
+            name,
+            seeds,
+            weights,
+            args.stage,
+            args.cache,
+            args.baseline_csls,
+            args.anchors_in,
+        )
     report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
