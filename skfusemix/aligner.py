@@ -665,7 +665,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
             device = group.device(device)
         warm = self.warm_start and hasattr(self, "adapter_x_")
         X, y = self._check_pairs(X, y, warm)
-        x_items = groups is None  # the validation's items: identical X rows
+        x_items = groups is None  # validation items then counted as score() counts them
         groups = self._check_groups(groups, X, y)
         stats = (
             check_input_scale(X, "X", warn=not self.standardize),
