@@ -225,6 +225,26 @@ def _modules(estimator):
     }
 
 
+def _neighbour_width(fitted, cca):
+    """Width of the adapters' and the CCA's joined space, where the anchors
+    and the hubness correction's references live."""
+    return fitted["n_components_"] + (0 if cca is None else cca._n_features_out)
+
+
+def _load_part(path, cls, folder, widths, what, config_path):
+    """A saved aligner of ``cls`` from ``folder``, checked to take ``widths``
+    features (those of ``what``)."""
+    part = cls.load(os.path.join(path, folder))
+    if (part.n_features_in_, part.n_features_y_in_) != tuple(widths):
+        raise ValueError(
+            f"{config_path!r}: the {cls.__name__} in {folder!r} takes "
+            f"{part.n_features_in_} and {part.n_features_y_in_} features, "
+            f"{what} have {widths[0]} and {widths[1]}: the files do not "
+            "belong together."
+        )
+    return part
+
+
 def _load_joined(path, fitted, config_path, version):
     """The aligners saved beside the adapters and joined to their
     embeddings: ``(cca_, anchors_)``, each None when its weight is 0, and
@@ -238,31 +258,23 @@ def _load_joined(path, fitted, config_path, version):
             f"{version}) whose anchors were measured in the adapters' space alone; "
             "this version measures them beside the CCA. Fit the model again."
         )
-    joined = []
-    for weight, cls, folder, what in (
-        ("cca_weight_", CCAAligner, CCA_FOLDER, "the adapters' inputs"),
-        ("anchor_weight_", ASIFAligner, ANCHORS_FOLDER, "the joined embeddings"),
-    ):
-        if fitted[weight] == 0:
-            joined.append(None)
-            continue
-        if cls is CCAAligner:
-            widths = fitted["n_features_in_"], fitted["n_features_y_in_"]
-        else:
-            width = fitted["n_components_"] + (
-                joined[0]._n_features_out if joined[0] is not None else 0
-            )
-            widths = width, width
-        part = cls.load(os.path.join(path, folder))
-        if (part.n_features_in_, part.n_features_y_in_) != tuple(widths):
-            raise ValueError(
-                f"{config_path!r}: the {cls.__name__} in {folder!r} takes "
-                f"{part.n_features_in_} and {part.n_features_y_in_} features, "
-                f"{what} have {widths[0]} and {widths[1]}: the files do not "
-                "belong together."
-            )
-        joined.append(part)
-    return tuple(joined)
+    cca = anchors = None
+    if fitted["cca_weight_"] > 0:
+        widths = fitted["n_features_in_"], fitted["n_features_y_in_"]
+        cca = _load_part(
+            path, CCAAligner, CCA_FOLDER, widths, "the adapters' inputs", config_path
+        )
+    if fitted["anchor_weight_"] > 0:
+        widths = (_neighbour_width(fitted, cca),) * 2
+        anchors = _load_part(
+            path,
+            ASIFAligner,
+            ANCHORS_FOLDER,
+            widths,
+            "the joined embeddings",
+            config_path,
+        )
+    return cca, anchors
 
 
 def _load_csls(path, config, fitted, cca, config_path):
@@ -280,7 +292,7 @@ def _load_csls(path, config, fitted, cca, config_path):
         )
     file = os.path.join(path, CSLS_FILE)
     arrays, _ = read_safetensors(file, framework="np")
-    width = fitted["n_components_"] + (0 if cca is None else cca._n_features_out)
+    width = _neighbour_width(fitted, cca)
     problems = name_problems({"reference_x": 0, "reference_y": 0}, arrays, "arrays")
     for name in sorted({"reference_x", "reference_y"} & set(arrays)):
         got = arrays[name]
