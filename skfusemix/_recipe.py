@@ -45,9 +45,9 @@ CCA_WEIGHT = 0.3
 #: Weight of the anchor similarity in the cosine of the small-data recipe:
 #: ASIF's relative representation (Norelli et al., NeurIPS 2023) computed in
 #: the adapters' and CCA's joined space, against that space's embeddings of
-#: the training pairs (the adapters keep 0.4, the CCA 0.3).  Each embedding is described
-#: by its similarities to its nearest training pairs, so a query and an item
-#: match when their neighbours are the same pairs.  On the validation splits
+#: the training pairs (the adapters keep 0.4, the CCA 0.3).  Each embedding
+#: is described by its similarities to its nearest training pairs, so a query
+#: and an item match when their neighbours are the same pairs.  On the validation splits
 #: of the seven pairings it gained +0.000 to +0.027 mean R@1 over the
 #: adapters and CCA alone (mean +0.013; most on mfeat pix-fou and speech),
 #: and lost on none, measured in the adapters' space alone; measured beside

@@ -176,9 +176,10 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
         history and ``t_`` continue from the previous fit.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the items (the pairs of one
-        group, see ``fit``, stay together), score them (mean recall@1 both ways, as
-        :meth:`score`) after every epoch, stop after ``n_iter_no_change``
-        epochs without an improvement of ``tol`` and keep the best weights.
+        group, see ``fit``, stay together), score them (mean recall@1 both
+        ways, as :meth:`score`) after every epoch, stop after
+        ``n_iter_no_change`` epochs without an improvement of ``tol`` and
+        keep the best weights.
     validation_fraction : float, default=0.1
         Fraction of the items held out for early stopping.
     n_iter_no_change : int, default=10
@@ -1357,7 +1358,7 @@ class FuseMixAligner(AlignerMixin, BaseEstimator):
 
     def _join(self, S, Z, method):
         """``S`` joined with the CCA embeddings of the same rows and with the
-        anchor embeddings of ``S``, weighted so that cosines add up as
+        anchor embeddings of both, weighted so that cosines add up as
         ``(1 - c - a) * cos_S + c * cos_CCA + a * cos_anchors`` (the anchors
         measured in the space of the first two); then the
         hubness correction folded in (``csls_neighbors_ > 0``)."""

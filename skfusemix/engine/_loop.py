@@ -610,14 +610,14 @@ class Validation:
         parts_x, parts_y = [sx], [sy]
         if self.joined is not None:
             parts_x.append(self.joined[0]), parts_y.append(self.joined[1])
-        # the adapters' and CCA's space, where the anchors and the hubness
-        # correction measure similarities to the training pairs
-        n = len(parts_x)
-        Qx = join_weighted(parts_x, self.weights[:n])
-        Qy = join_weighted(parts_y, self.weights[:n])
         anchors = csls = None
         if self.references is not None:
             anchors, csls = self.references(adapter_x, adapter_y)
+            # the adapters' and CCA's space, where the anchors and the hubness
+            # correction measure similarities to the training pairs
+            n = len(parts_x)
+            Qx = join_weighted(parts_x, self.weights[:n])
+            Qy = join_weighted(parts_y, self.weights[:n])
         if anchors is not None:
             for parts, Q, method in (
                 (parts_x, Qx, "transform"),
