@@ -588,7 +588,7 @@ def _launched_processes(method):
 
 def _fit(args):
     from . import baselines
-    from .metrics import retrieval_report
+    from .metrics import paired_report
 
     method = args.method
     wrong = [
@@ -643,8 +643,8 @@ def _fit(args):
         return 0
     seconds = time.perf_counter() - start
     save_model(aligner, args.out)
-    report = retrieval_report(
-        aligner.transform(Zx), aligner.transform_y(Zy), groups=groups, ks=(1,)
+    report = paired_report(
+        aligner.transform(Zx), aligner.transform_y(Zy), Zx, Zy, (1,), groups=groups
     )
     details = ""
     if method == "fusemix":
@@ -662,12 +662,12 @@ def _fit(args):
 
 
 def _evaluate(args):
-    from .metrics import retrieval_report
+    from .metrics import paired_report
 
     aligner = load_model(args.model_dir)
     Zx, Zy, groups = _load_pairs(args)
-    report = retrieval_report(
-        aligner.transform(Zx), aligner.transform_y(Zy), groups=groups, ks=args.ks
+    report = paired_report(
+        aligner.transform(Zx), aligner.transform_y(Zy), Zx, Zy, args.ks, groups=groups
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -681,7 +681,7 @@ def _evaluate(args):
         rows.append(row)
     _print_table(rows, ["direction", *(f"R@{k}" for k in args.ks), "median rank"])
     print(
-        f"rsum {report['rsum']:.3f}  ({report['n_items']} x items, "
+        f"rsum {report['rsum']:.3f}  ({report['n_items']} items, "
         f"{report['n_pairs']} pairs)"
     )
     return 0

@@ -462,9 +462,10 @@ def scored_items(X, y):
     return groups, False
 
 
-def paired_report(Sx, Sy, X, y, ks=(1, 5, 10)):
+def paired_report(Sx, Sy, X, y, ks=(1, 5, 10), groups=None):
     """:func:`retrieval_report` of the embeddings of the pairs ``(X, y)``,
-    its items as :func:`scored_items` finds them.
+    its items as :func:`scored_items` finds them (or ``groups``, when
+    given, as :func:`retrieval_report` takes them).
 
     With the modalities swapped the directions are swapped back: ``x2y``
     is always x queries against y.  This is what ``score`` of every aligner
@@ -478,6 +479,8 @@ def paired_report(Sx, Sy, X, y, ks=(1, 5, 10)):
         The inputs they embed (only their repeated rows are used).
     ks : tuple of int, default=(1, 5, 10)
         The recall cut-offs.
+    groups : array-like of shape (n_samples,), default=None
+        Item of each pair; None: found from the repeated rows.
 
     Returns
     -------
@@ -494,7 +497,9 @@ def paired_report(Sx, Sy, X, y, ks=(1, 5, 10)):
     >>> report["x2y_R@1"], report["y2x_R@1"]
     (1.0, 1.0)
     """
-    groups, swapped = scored_items(X, y)
+    swapped = False
+    if groups is None:
+        groups, swapped = scored_items(X, y)
     if not swapped:
         return retrieval_report(Sx, Sy, groups=groups, ks=ks)
     report = retrieval_report(Sy, Sx, groups=groups, ks=ks)

@@ -12,6 +12,7 @@ import test_encoders
 from skfusemix import CCAAligner, FuseMixAligner, retrieval_report
 from skfusemix.cli import main
 from skfusemix.datasets import make_paired_latents
+from skfusemix.metrics import paired_report
 
 bert_dir = test_encoders.bert_dir  # tiny offline models shared with the encoder tests
 vit_dir = test_encoders.vit_dir
@@ -93,6 +94,29 @@ def model_dir(latent_files, tmp_path_factory):
     ]
     assert main(argv) == 0
     return out
+
+
+def test_evaluate_counts_repeated_y_rows_as_the_items(latent_files, tmp_path, capsys):
+    """Captions as x, their images (repeated once per caption) as y, no
+    --groups: the report counts the images as items, as score() does; by x
+    rows each copy of an image would tie with the other and no x query hit."""
+    f = latent_files
+    out = str(tmp_path / "m")
+    fit = [
+        *("fit", "--x", f["zy"], "--y", f["zx"], "--out", out),
+        *("--n-components", "8", "--n-layers", "1", "--batch-size", "32"),
+        *("--max-epochs", "2", "--device", "cpu", "--seed", "3"),
+    ]
+    assert main(fit) == 0
+    model = FuseMixAligner.load(out)
+    X, y = np.load(f["zy"]), np.load(f["zx"])
+    Sx, Sy = model.transform(X), model.transform_y(y)
+    capsys.readouterr()
+    assert main(["evaluate", out, "--x", f["zy"], "--y", f["zx"], "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == paired_report(Sx, Sy, X, y, ks=(1, 5, 10))
+    assert report["n_items"] == 80 and report["x2y_R@1"] > 0
+    assert retrieval_report(Sx, Sy, ks=(1,))["x2y_R@1"] == 0.0
 
 
 def test_fit_without_the_joined_cca(latent_files, tmp_path):
