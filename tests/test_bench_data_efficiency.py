@@ -54,6 +54,15 @@ def test_stored_rows_match_the_docs_table(bench):
         assert f"{m:.3f}" in text
 
 
+def test_rows_of_earlier_definitions_are_not_drawn(bench):
+    rows = [_row("FuseMixAligner()", 100, 100, 0.1), _row("before: x", 100, 100, 0.2)]
+    assert bench.drawn(rows) == rows[:1]
+    stored = json.loads(ROWS.read_text())
+    methods = {r["method"] for r in bench.drawn(stored)}
+    assert bench.DEFAULTS in methods
+    assert not any(m.startswith("before:") for m in methods)
+
+
 def test_plot_only_redraws_the_figure(bench, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "curve.png"
@@ -67,7 +76,7 @@ def test_methods_filter_keeps_the_labels_that_start_with_a_prefix(bench):
     chosen = bench.methods("mfeat", 500, ["FuseMixAligner()", "same, no mixing"])
     assert [label for label, _ in chosen] == [
         bench.DEFAULTS,
-        "same, no mixing (alpha=0, equal steps, csls_neighbors=0)",
+        "same, no mixing (alpha=0, equal steps)",
     ]
     # the ablations are what their labels say
     params = dict(bench.methods("mfeat", 500, ["same,"]))
@@ -84,6 +93,12 @@ def test_methods_filter_keeps_the_labels_that_start_with_a_prefix(bench):
         "same, adapters alone (cca_weight=0, anchor_weight=0, csls_neighbors=0)"
     ]
     assert (alone.cca_weight, alone.anchor_weight, alone.csls_neighbors) == (0, 0, 0)
-    no_mixing = params["same, no mixing (alpha=0, equal steps, csls_neighbors=0)"]
-    assert (no_mixing.alpha, no_mixing.csls_neighbors) == (0.0, 0)
+    no_mixing = params["same, no mixing (alpha=0, equal steps)"]
+    # every join and the correction as the defaults have them
+    assert no_mixing.alpha == 0.0
+    assert (no_mixing.cca_weight, no_mixing.anchor_weight, no_mixing.csls_neighbors) == (
+        "auto",
+        "auto",
+        "auto",
+    )
     assert bench.methods("mfeat", 500, ["nothing"]) == []
