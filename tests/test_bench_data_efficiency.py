@@ -96,7 +96,11 @@ def test_methods_filter_keeps_the_labels_that_start_with_a_prefix(bench):
     no_mixing = params["same, no mixing (alpha=0, equal steps)"]
     # every join and the correction as the defaults have them
     assert no_mixing.alpha == 0.0
-    assert (no_mixing.cca_weight, no_mixing.anchor_weight, no_mixing.csls_neighbors) == (
+    assert (
+        no_mixing.cca_weight,
+        no_mixing.anchor_weight,
+        no_mixing.csls_neighbors,
+    ) == (
         "auto",
         "auto",
         "auto",
