@@ -49,9 +49,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from defaults_vs_baselines import DATA, data_name, load, stage_split  # noqa: E402
 
 from skfusemix import ASIFAligner, CCAAligner, FuseMixAligner  # noqa: E402
-from skfusemix._data import join_weighted, row_groups  # noqa: E402
+from skfusemix._data import join_weighted  # noqa: E402
 from skfusemix._hubness import fold_csls, neighbour_similarity  # noqa: E402
-from skfusemix.metrics import retrieval_report  # noqa: E402
+from skfusemix.metrics import _mean_r1, paired_report  # noqa: E402
 
 #: (cca_weight, anchor_weight) pairs scored by default.
 WEIGHTS = [
@@ -66,9 +66,10 @@ WEIGHTS = [
 ]
 
 
-def mean_r1(Sx, Sy, groups):
-    report = retrieval_report(Sx, Sy, groups=groups, ks=(1,))
-    return 0.5 * (report["x2y_R@1"] + report["y2x_R@1"])
+def mean_r1(Sx, Sy, X, y):
+    """Mean recall@1 both ways of the embeddings ``Sx``, ``Sy`` of the
+    pairs ``(X, y)``, their items counted as ``score()`` counts them."""
+    return _mean_r1(paired_report(Sx, Sy, X, y, (1,)))
 
 
 def adapters_embeddings(Zx, Zy, train, test, seed, cache):
@@ -134,7 +135,7 @@ def run(
         )
         C = cca.transform(Zx[test]), cca.transform_y(Zy[test])
         Ct = cca.transform(Zx[train]), cca.transform_y(Zy[train])
-        item = row_groups(Zx[test])
+        scored = Zx[test], Zy[test]
         for c, a, k in weights:
             w = [1 - c - a, c, a]
             # where the anchors and the correction measure similarities to the
@@ -150,7 +151,7 @@ def run(
             score = mean_r1(
                 corrected(join_weighted([S[0], C[0], A[0]], w), Q[0], R[1], k, "x"),
                 corrected(join_weighted([S[1], C[1], A[1]], w), Q[1], R[0], k, "y"),
-                item,
+                *scored,
             )
             rows.append(
                 {
@@ -179,7 +180,7 @@ def run(
                 score = mean_r1(
                     corrected(B[0], B[0], Bt[1], k, "x"),
                     corrected(B[1], B[1], Bt[0], k, "y"),
-                    item,
+                    *scored,
                 )
                 rows.append(
                     {
